@@ -63,6 +63,21 @@ def _activation(fn: str | Callable, field: str) -> Callable:
     return ACTIVATIONS[fn]
 
 
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def _compute_dtype(name) -> Any:
+    """The MLP's activation dtype: 'float32' (the paper, the default) or 'bfloat16'.
+
+    bfloat16 halves the bytes each layer moves through memory (the MLP is bandwidth
+    bound on a GPU) while the parameters and the optimiser stay float32; it changes the
+    numerics, so it is opt-in and the float32 path remains the reference.
+    """
+    if name not in COMPUTE_DTYPES:
+        raise ValueError(f"compute_dtype={name!r} is unknown; use one of {sorted(COMPUTE_DTYPES)}.")
+    return COMPUTE_DTYPES[name]
+
+
 def _positive_int(value, field: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or int(value) != value or value < minimum:
         raise ValueError(f"{field} must be an integer >= {minimum}, got {value!r}.")
@@ -108,10 +123,12 @@ class MLP(nnx.Module):
         skip_layer: int = 4,
         num_rgb_channels: int = 3,
         num_density_channels: int = 1,
+        compute_dtype: str = "float32",
         *,
         rngs: nnx.Rngs,
     ):
         input_dim = _positive_int(input_dim, "input_dim")
+        self.compute_dtype = _compute_dtype(compute_dtype)
         condition_dim = _positive_int(condition_dim, "condition_dim", minimum=0)
         self.net_depth = _positive_int(net_depth, "net_depth")
         self.net_width = _positive_int(net_width, "net_width")
@@ -127,6 +144,8 @@ class MLP(nnx.Module):
                 n_out,
                 kernel_init=nnx.initializers.glorot_uniform(),
                 bias_init=nnx.initializers.zeros_init(),
+                dtype=self.compute_dtype,
+                param_dtype=jnp.float32,
                 rngs=rngs,
             )
 
@@ -158,8 +177,13 @@ class MLP(nnx.Module):
             samples); required iff the MLP was built with ``condition_dim > 0``.
 
         Returns:
-          ``(raw_rgb, raw_density)``: ``[..., S, 3]`` and ``[..., S, 1]``, before activations.
+          ``(raw_rgb, raw_density)``: ``[..., S, 3]`` and ``[..., S, 1]``, before
+          activations, always float32 (with ``compute_dtype='bfloat16'`` the layers run in
+          bfloat16 on float32 master weights and only the two heads' outputs are cast back).
         """
+        x = x.astype(self.compute_dtype)
+        if condition is not None:
+            condition = condition.astype(self.compute_dtype)
         inputs = x
         for i, layer in enumerate(self.layers):
             x = self.net_activation(layer(x))
@@ -180,7 +204,7 @@ class MLP(nnx.Module):
         elif condition is not None:
             raise ValueError("This MLP was built without a condition (condition_dim=0).")
         raw_rgb = self.rgb_layer(x)
-        return raw_rgb, raw_density
+        return raw_rgb.astype(jnp.float32), raw_density.astype(jnp.float32)
 
 
 class MipNerfModel(nnx.Module):
@@ -219,6 +243,7 @@ class MipNerfModel(nnx.Module):
         net_width_condition: int = 128,
         net_activation: str | Callable = "relu",
         skip_layer: int = 4,
+        compute_dtype: str = "float32",
         rngs: nnx.Rngs,
     ):
         if ray_shape not in RAY_SHAPES:
@@ -257,6 +282,7 @@ class MipNerfModel(nnx.Module):
             net_width_condition=net_width_condition,
             net_activation=net_activation,
             skip_layer=skip_layer,
+            compute_dtype=compute_dtype,
             rngs=rngs,
         )
 
@@ -351,6 +377,7 @@ _MODEL_FIELDS = (
     "net_width_condition",
     "net_activation",
     "skip_layer",
+    "compute_dtype",
 )
 
 

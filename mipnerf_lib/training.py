@@ -45,6 +45,7 @@ from mipnerf_lib.camera import Rays
 from mipnerf_lib.gaussians import RAY_SHAPES
 from mipnerf_lib.metrics import mse_to_psnr
 from mipnerf_lib.model import (
+    COMPUTE_DTYPES,
     ACTIVATIONS,
     MipNerfModel,
     construct_mipnerf,
@@ -140,6 +141,7 @@ class Config:
     net_width_condition: int = 128  # Width of the view-conditioned head.
     net_activation: str = "relu"  # Hidden activation.
     skip_layer: int = 4  # Concatenate the input back after every skip_layer-th layer.
+    compute_dtype: str = "float32"  # MLP activations: 'float32' (paper) or 'bfloat16' (GPU speed).
     # --- logging, checkpoints, evaluation
     save_every: int = 100_000  # Steps between checkpoints (one is always saved at the end).
     print_every: int = 100  # Steps between log lines (TensorBoard, metrics.jsonl, tqdm).
@@ -172,6 +174,7 @@ class Config:
         choice("dataset_loader", DATASET_LOADERS)
         choice("batching", BATCHINGS)
         choice("ray_shape", RAY_SHAPES)
+        choice("compute_dtype", tuple(COMPUTE_DTYPES))
         for name in ("density_activation", "rgb_activation", "net_activation"):
             choice(name, tuple(ACTIVATIONS))
         for name in ("batch_size", "max_steps", "save_every", "print_every", "keep_checkpoints",
