@@ -17,29 +17,23 @@ def sample_conical_frustum(rng, d, t0, t1, radius, n):
     Returns:
       ``[n, 3]`` float64 points.
     """
-    d = np.asarray(d, np.float64)
     u = rng.uniform(size=n)
     t = np.cbrt(t0**3 + u * (t1**3 - t0**3))
     rho = radius * t * np.sqrt(rng.uniform(size=n))
-    phi = rng.uniform(0, 2 * np.pi, size=n)
-    axis = d / np.linalg.norm(d)
-    helper = np.array([1.0, 0.0, 0.0]) if abs(axis[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    e1 = np.cross(axis, helper)
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(axis, e1)
-    return (
-        t[:, None] * d[None, :]
-        + (rho * np.cos(phi))[:, None] * e1[None, :]
-        + (rho * np.sin(phi))[:, None] * e2[None, :]
-    )
+    return _points_around_axis(rng, d, t, rho)
 
 
 def sample_cylinder(rng, d, t0, t1, radius, n):
     """Points uniform inside a cylinder of ``radius`` around ``t * d``, ``t0 <= t <= t1``."""
-    d = np.asarray(d, np.float64)
     t = rng.uniform(t0, t1, size=n)
     rho = radius * np.sqrt(rng.uniform(size=n))
-    phi = rng.uniform(0, 2 * np.pi, size=n)
+    return _points_around_axis(rng, d, t, rho)
+
+
+def _points_around_axis(rng, d, t, rho):
+    """Points ``t * d`` offset by ``rho`` in a uniformly random direction perpendicular to ``d``."""
+    d = np.asarray(d, np.float64)
+    phi = rng.uniform(0, 2 * np.pi, size=t.shape)
     axis = d / np.linalg.norm(d)
     helper = np.array([1.0, 0.0, 0.0]) if abs(axis[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
     e1 = np.cross(axis, helper)
