@@ -80,6 +80,10 @@ def _run(title, body):
     except _Fail as err:
         print(f"{_FAIL} {title}: not yet.\n{err}")
         return False
+    except Exception as err:  # noqa: BLE001 - a grader must never crash the notebook
+        tb = traceback.format_exception_only(type(err), err)[-1].strip()
+        print(f"{_FAIL} {title}: not yet.\nThe grader could not use your answer: {tb}")
+        return False
     print(f"{_OK} {title}: all checks passed. Well done!")
     return True
 
