@@ -139,3 +139,49 @@ def test_evaluate_groups_multiscale_metrics_as_table_1(tmp_path):
     expected = float(mse_to_psnr(np.mean((rgb - item["pixels"]) ** 2)))
     np.testing.assert_allclose(images[0]["psnr"], expected, rtol=1e-6)
     assert "| PSNR |" in evaluation.format_table(results)
+
+
+@pytest.mark.slow
+def test_sigkilled_training_resumes_to_the_uninterrupted_parameters(tmp_path):
+    """SIGKILL a training process mid-run (after at least one checkpoint, at whatever point
+    it has reached: between steps or while writing the next checkpoint), run the same command
+    again, and get exactly the parameters of one uninterrupted run of the same length."""
+    import signal
+    import time
+
+    import jax
+    import numpy as np
+
+    from mipnerf_lib import evaluation
+
+    sets = [a for s in TINY_SETS for a in ("--set", s)]
+    sets += ["--set", "max_steps=400", "--set", "save_every=50", "--set", "print_every=50"]
+    args = ["train", "--config", "blender", "--scene_width", "32", "--no_progress", *sets]
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_backend_optimization_level=0")
+
+    killed_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "mipnerf_lib", *args, "--train_dir",
+                             str(killed_dir)], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpts = killed_dir / "checkpoints"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if ckpts.is_dir() and any(p.name.isdigit() for p in ckpts.iterdir()):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, (
+        "training ended before it could be killed; make the run longer")
+    proc = run_cli([*args, "--train_dir", str(killed_dir)])
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+
+    proc = run_cli([*args, "--train_dir", str(tmp_path / "straight")])
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+
+    _, _, resumed = evaluation.load_trained(str(killed_dir))
+    _, _, straight = evaluation.load_trained(str(tmp_path / "straight"))
+    assert int(resumed.step) == int(straight.step) == 400
+    for a, b in zip(jax.tree_util.tree_leaves(resumed.params),
+                    jax.tree_util.tree_leaves(straight.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
