@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 
 from mipnerf_lib import datasets, evaluation, training  # noqa: E402
+from _bench import add_config_args, apply_precision, squeezed_run_overrides  # noqa: E402
 
 METHODS = {
     "mip-NeRF": ("multiblender", []),
@@ -42,7 +43,7 @@ def _parse(argv=None):
     p.add_argument("--batching", default="all_images")
     p.add_argument("--out", default="runs/table1")
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
-    p.add_argument("--set", dest="overrides", action="append", default=[])
+    add_config_args(p)
     return p.parse_args(argv)
 
 
@@ -66,14 +67,13 @@ def _multiscale_dir(args):
 
 def main(argv=None):
     args = _parse(argv)
+    apply_precision(args.precision)
     data_dir = _multiscale_dir(args)
-    delay = max(50, round(2500 * args.steps / 1_000_000))
     results = {}
     for name in args.methods.split(","):
         preset, extra = METHODS[name]
         config = training.apply_overrides(training.get_config(preset), [
-            f"batching={args.batching}", f"max_steps={args.steps}", f"lr_delay_steps={delay}",
-            "device_batching=True", f"save_every={args.steps}", "print_every=500",
+            f"batching={args.batching}", *squeezed_run_overrides(args.steps),
             *extra, *args.overrides,
         ]).validate()
         train_dir = os.path.join(args.out, preset)

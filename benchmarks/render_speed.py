@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 
 from mipnerf_lib import camera, evaluation, training  # noqa: E402
 from mipnerf_lib.rendering import render_image  # noqa: E402
+from _bench import add_config_args, apply_precision  # noqa: E402
 
 CAMERA_ANGLE_X = 0.6911112070083618  # the NeRF synthetic scenes' field of view
 
@@ -61,16 +62,9 @@ def main(argv=None):
     parser.add_argument("--net_width", type=int, default=256)
     parser.add_argument("--net_depth", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--precision", default="default",
-                        choices=("default", "bfloat16", "tensorfloat32", "float32", "high",
-                                 "highest"),
-                        help="jax_default_matmul_precision ('default' = XLA's choice)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="any other Config field")
+    add_config_args(parser)
     args = parser.parse_args(argv)
-
-    if args.precision != "default":
-        jax.config.update("jax_default_matmul_precision", args.precision)
+    apply_precision(args.precision)
     config = dataclasses.replace(training.Config(), chunk=args.chunk,
                                  num_samples=args.num_samples, net_width=args.net_width,
                                  net_depth=args.net_depth)

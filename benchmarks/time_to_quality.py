@@ -30,6 +30,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mipnerf_lib import datasets, evaluation, metrics, training  # noqa: E402
+from _bench import add_config_args, apply_precision, squeezed_run_overrides  # noqa: E402
 
 
 def _parse(argv=None):
@@ -43,8 +44,7 @@ def _parse(argv=None):
     p.add_argument("--views", default="r_85,r_90,r_95",
                    help="test views tracked during training (file names; missing ones skipped)")
     p.add_argument("--out", default="runs/time_to_quality")
-    p.add_argument("--precision", default=None, help="jax_default_matmul_precision")
-    p.add_argument("--set", dest="overrides", action="append", default=[])
+    add_config_args(p)
     return p.parse_args(argv)
 
 
@@ -72,14 +72,10 @@ def _eval(graphdef, config, params, test_set, indices):
 
 def main(argv=None):
     args = _parse(argv)
-    if args.precision:
-        jax.config.update("jax_default_matmul_precision", args.precision)
-    config = training.get_config(args.config)
-    delay = max(args.min_delay, round(2500 * args.max_steps / 1_000_000))
-    config = training.apply_overrides(config, [
-        "batching=all_images", f"factor={args.factor}", f"max_steps={args.max_steps}",
-        f"lr_delay_steps={delay}", "device_batching=True", f"save_every={args.max_steps}",
-        "print_every=500", *args.overrides,
+    apply_precision(args.precision)
+    config = training.apply_overrides(training.get_config(args.config), [
+        "batching=all_images", f"factor={args.factor}",
+        *squeezed_run_overrides(args.max_steps, args.min_delay), *args.overrides,
     ]).validate()
     data_dir = args.data_dir
     if data_dir is None:
@@ -94,7 +90,7 @@ def main(argv=None):
     batcher = training.DeviceBatcher.from_dataset(train_set, mesh, config)
     print(f"devices: {jax.device_count()} x {jax.devices()[0].device_kind}; "
           f"train rays {train_set.images.shape[0]:,}; image {test_set.h}x{test_set.w}; "
-          f"lr delay {delay} steps; tracked views {tracked}", flush=True)
+          f"lr delay {config.lr_delay_steps} steps; tracked views {tracked}", flush=True)
 
     curve, train_seconds, compile_seconds = [], 0.0, 0.0
     bounds = np.linspace(0, config.max_steps, args.segments + 1).round().astype(int)[1:]

@@ -46,6 +46,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mipnerf_lib import training  # noqa: E402
+from _bench import add_config_args, apply_precision  # noqa: E402
 from mipnerf_lib.camera import Rays  # noqa: E402
 from mipnerf_lib.model import point_encoding_size, view_encoding_size  # noqa: E402
 
@@ -105,16 +106,9 @@ def main(argv=None):
     parser.add_argument("--net_depth", type=int, default=8)
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps after compiling")
-    parser.add_argument("--precision", default="default",
-                        choices=("default", "bfloat16", "tensorfloat32", "float32", "high",
-                                 "highest"),
-                        help="jax_default_matmul_precision ('default' = XLA's choice)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="any other Config field")
+    add_config_args(parser)
     args = parser.parse_args(argv)
-
-    if args.precision != "default":
-        jax.config.update("jax_default_matmul_precision", args.precision)
+    apply_precision(args.precision)
     config = dataclasses.replace(
         training.Config(), batch_size=args.batch_size, num_samples=args.num_samples,
         num_levels=args.num_levels, net_width=args.net_width, net_depth=args.net_depth,

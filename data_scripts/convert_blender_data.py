@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from tqdm import tqdm
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from data_scripts.make_synthetic_scene import _atomic_write  # noqa: E402
 from mipnerf_lib.datasets import (  # noqa: E402
     DatasetError,
     box_downsample,
@@ -63,20 +63,6 @@ def pix2cam_list(focal, width, height):
     """Inverse intrinsics of one level as a nested list of Python floats."""
     cx, cy = width * 0.5, height * 0.5
     return [[1.0 / focal, 0.0, -cx / focal], [0.0, -1.0 / focal, cy / focal], [0.0, 0.0, -1.0]]
-
-
-def _atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _check_sizes(split_meta, n_down):
