@@ -20,6 +20,14 @@ def apply_precision(precision: str) -> None:
         jax.config.update("jax_default_matmul_precision", precision)
 
 
+def print_summary(title: str, rows) -> None:
+    """Print ``title`` and its ``(name, value)`` rows as an aligned two-column list."""
+    width = max(len(k) for k, _ in rows)
+    print(f"\n{title}")
+    for k, v in rows:
+        print(f"  {k:<{width}}  {v}")
+
+
 def squeezed_run_overrides(steps: int, min_delay: int = 50) -> list[str]:
     """Overrides for a short GPU run with the paper's schedule shape squeezed to ``steps``.
 

@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 
 from mipnerf_lib import datasets, evaluation, training  # noqa: E402
+from mipnerf_lib.config import apply_overrides, get_config  # noqa: E402
 from _bench import add_config_args, apply_precision, squeezed_run_overrides  # noqa: E402
 
 METHODS = {
@@ -50,11 +51,9 @@ def _parse(argv=None):
 def _multiscale_dir(args):
     if args.multiscale_dir:
         return args.multiscale_dir
-    from mipnerf_lib import scene
-
     if args.blender_dir is None:
-        return str(scene.default_scene_dir("multicam"))
-    from data_scripts.convert_blender_data import convert_to_nerfdata
+        return str(datasets.default_scene_dir("multicam"))
+    from mipnerf_lib.datasets.multiscale import convert_to_nerfdata
 
     out = os.path.join(args.out, "multiscale_data")
     if not os.path.isfile(os.path.join(out, "metadata.json")):
@@ -72,12 +71,12 @@ def main(argv=None):
     results = {}
     for name in args.methods.split(","):
         preset, extra = METHODS[name]
-        config = training.apply_overrides(training.get_config(preset), [
+        config = apply_overrides(get_config(preset), [
             f"batching={args.batching}", *squeezed_run_overrides(args.steps),
             *extra, *args.overrides,
         ]).validate()
         train_dir = os.path.join(args.out, preset)
-        train_set = datasets.get_dataset("train", data_dir, config, seed=config.seed, prefetch=0)
+        train_set = datasets.get_dataset("train", data_dir, config, seed=config.seed)
         mesh = training.make_mesh()
         batcher = training.DeviceBatcher.from_dataset(train_set, mesh, config)
         t0 = time.perf_counter()
@@ -100,14 +99,9 @@ def main(argv=None):
         json.dump({"data_dir": data_dir, "device": jax.devices()[0].device_kind,
                    "steps": args.steps, "batching": args.batching, "results": results}, f,
                   indent=2)
-    scales = list(next(iter(results.values()))["per_scale"])
     print(f"\nTable 1 layout ({args.steps} steps each, {jax.devices()[0].device_kind})")
-    for metric, fmt in (("psnr", "{:.2f}"), ("ssim", "{:.3f}")):
-        print(f"\n{metric.upper()}  | " + " | ".join(scales))
-        for name, m in results.items():
-            cells = [("n/a" if m["per_scale"][s][metric] is None
-                      else fmt.format(m["per_scale"][s][metric])) for s in scales]
-            print(f"{name:28s} | " + " | ".join(cells))
+    for metric in ("psnr", "ssim"):
+        print("\n" + evaluation.table1_markdown(results, metrics=(metric,)))
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mipnerf_lib import camera, evaluation, training  # noqa: E402
+from mipnerf_lib.config import Config, apply_overrides  # noqa: E402
 from mipnerf_lib.rendering import render_image  # noqa: E402
-from _bench import add_config_args, apply_precision  # noqa: E402
+from _bench import add_config_args, apply_precision, print_summary  # noqa: E402
 
 CAMERA_ANGLE_X = 0.6911112070083618  # the NeRF synthetic scenes' field of view
 
@@ -65,10 +66,10 @@ def main(argv=None):
     add_config_args(parser)
     args = parser.parse_args(argv)
     apply_precision(args.precision)
-    config = dataclasses.replace(training.Config(), chunk=args.chunk,
+    config = dataclasses.replace(Config(), chunk=args.chunk,
                                  num_samples=args.num_samples, net_width=args.net_width,
                                  net_depth=args.net_depth)
-    config = training.apply_overrides(config, args.overrides).validate()
+    config = apply_overrides(config, args.overrides).validate()
     mesh = training.make_mesh()
     graphdef, state = training.init_state(config)
     render_fn = evaluation.make_render_fn(graphdef, config, state.params, mesh)
@@ -101,10 +102,7 @@ def main(argv=None):
         ("rays/s", f"{n_rays / seconds:,.0f}"),
         ("mean rgb", f"{float(np.mean(rgb)):.4f}"),
     ]
-    width = max(len(k) for k, _ in rows)
-    print("\nrender_speed")
-    for k, v in rows:
-        print(f"  {k:<{width}}  {v}")
+    print_summary("render_speed", rows)
     return {"seconds_per_view": seconds, "rays_per_sec": n_rays / seconds, "compile_s": compile_s}
 
 

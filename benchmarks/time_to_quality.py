@@ -30,6 +30,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mipnerf_lib import datasets, evaluation, metrics, training  # noqa: E402
+from mipnerf_lib.config import apply_overrides, get_config  # noqa: E402
 from _bench import add_config_args, apply_precision, squeezed_run_overrides  # noqa: E402
 
 
@@ -73,17 +74,15 @@ def _eval(graphdef, config, params, test_set, indices):
 def main(argv=None):
     args = _parse(argv)
     apply_precision(args.precision)
-    config = training.apply_overrides(training.get_config(args.config), [
+    config = apply_overrides(get_config(args.config), [
         "batching=all_images", f"factor={args.factor}",
         *squeezed_run_overrides(args.max_steps, args.min_delay), *args.overrides,
     ]).validate()
     data_dir = args.data_dir
     if data_dir is None:
-        from mipnerf_lib import scene
-
-        data_dir = str(scene.default_scene_dir("blender"))
+        data_dir = str(datasets.default_scene_dir("blender"))
     os.makedirs(args.out, exist_ok=True)
-    train_set = datasets.get_dataset("train", data_dir, config, seed=config.seed, prefetch=0)
+    train_set = datasets.get_dataset("train", data_dir, config, seed=config.seed)
     test_set = datasets.get_dataset("test", data_dir, config)
     tracked = _view_indices(data_dir, test_set, args.views.split(","))
     mesh = training.make_mesh()

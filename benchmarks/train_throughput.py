@@ -46,7 +46,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mipnerf_lib import training  # noqa: E402
-from _bench import add_config_args, apply_precision  # noqa: E402
+from mipnerf_lib.config import Config, apply_overrides  # noqa: E402
+from _bench import add_config_args, apply_precision, print_summary  # noqa: E402
 from mipnerf_lib.camera import Rays  # noqa: E402
 from mipnerf_lib.model import point_encoding_size, view_encoding_size  # noqa: E402
 
@@ -110,10 +111,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     apply_precision(args.precision)
     config = dataclasses.replace(
-        training.Config(), batch_size=args.batch_size, num_samples=args.num_samples,
+        Config(), batch_size=args.batch_size, num_samples=args.num_samples,
         num_levels=args.num_levels, net_width=args.net_width, net_depth=args.net_depth,
     )
-    config = training.apply_overrides(config, args.overrides).validate()
+    config = apply_overrides(config, args.overrides).validate()
     mesh = training.make_mesh()
     training.check_batch_size(config.batch_size, mesh.size)
 
@@ -156,10 +157,7 @@ def main(argv=None):
         ("TFLOP/s (hand count)", f"{hand_step / step_s / 1e12:.3f}"),
         ("final loss", f"{float(stats['loss']):.5f}"),
     ]
-    width = max(len(k) for k, _ in rows)
-    print("\ntrain_throughput")
-    for k, v in rows:
-        print(f"  {k:<{width}}  {v}")
+    print_summary("train_throughput", rows)
     return {"ms_per_step": step_s * 1e3, "rays_per_sec": config.batch_size / step_s,
             "compile_s": compile_s, "xla_flops": xla_flops, "hand_flops": hand_step}
 

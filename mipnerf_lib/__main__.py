@@ -13,10 +13,10 @@ Examples::
     # An orbit video (or the LLFF spiral):
     python -m mipnerf_lib render --train_dir runs/demo --out runs/demo/orbit.gif
 
-Without ``--data_dir`` the default scene of :mod:`mipnerf_lib.scene` is used (converted to
-the multiscale layout for ``multicam`` configs). Bad arguments and config values exit with
-status 2 and a one-line message (set ``MIPNERF_DEBUG=1`` for the traceback); a diverged run
-exits with status 1.
+Without ``--data_dir`` the default scene of :func:`mipnerf_lib.datasets.default_scene_dir` is
+used (converted to the multiscale layout for ``multicam`` configs). Bad arguments and config
+values exit with status 2 and a one-line message (set ``MIPNERF_DEBUG=1`` for the
+traceback); a diverged run exits with status 1.
 """
 
 from __future__ import annotations
@@ -75,12 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_config(args, training):
+def _load_config(args):
     """The preset (or the run's saved config for eval/render) with --set overrides."""
-    from mipnerf_lib import checkpoints
+    from mipnerf_lib import config as config_lib
+    from mipnerf_lib.training import checkpoints
 
     if args.config is not None:
-        config = training.get_config(args.config)
+        config = config_lib.get_config(args.config)
     else:
         saved = checkpoints.read_saved_config(args.train_dir) if args.train_dir else None
         if saved is None:
@@ -88,8 +89,8 @@ def _load_config(args, training):
                 "no config: pass --config NAME, or a --train_dir that holds a config.json "
                 "written by `train`."
             )
-        config = training.config_from_dict(saved, strict=False)
-    config = training.apply_overrides(config, args.overrides)
+        config = config_lib.config_from_dict(saved, strict=False)
+    config = config_lib.apply_overrides(config, args.overrides)
     return config.validate()
 
 
@@ -98,22 +99,22 @@ def _data_dir(args, config):
         if not os.path.isdir(args.data_dir):
             raise _UsageError(f"--data_dir {args.data_dir} is not a folder.")
         return args.data_dir
-    from mipnerf_lib import scene
+    from mipnerf_lib import datasets
 
     if args.scene_width < 8 or args.scene_width % 8:
         raise _UsageError(
             f"--scene_width must be a positive multiple of 8, got {args.scene_width}."
         )
-    path = scene.default_scene_dir(config.dataset_loader, width=args.scene_width)
+    path = datasets.default_scene_dir(config.dataset_loader, width=args.scene_width)
     print(f"Using the default scene at {path}", flush=True)
     return str(path)
 
 
 def _run(args) -> int:
     if args.command == "list_configs":
-        from mipnerf_lib import training
+        from mipnerf_lib.config import PRESETS
 
-        print("\n".join(sorted(training.PRESETS)))
+        print("\n".join(sorted(PRESETS)))
         return 0
     if args.multihost:
         import jax
@@ -123,7 +124,7 @@ def _run(args) -> int:
 
     from mipnerf_lib import training
 
-    config = _load_config(args, training)
+    config = _load_config(args)
     if args.train_dir is None:
         if args.command != "train":
             raise _UsageError(f"{args.command} needs --train_dir.")
@@ -143,7 +144,7 @@ def _run(args) -> int:
 
     config, graphdef, state = evaluation.load_trained(args.train_dir, config, step=args.step)
     if args.command == "eval":
-        dataset = datasets.get_dataset(args.split, data_dir, config, prefetch=0)
+        dataset = datasets.get_dataset(args.split, data_dir, config)
         out_dir = args.out_dir or os.path.join(args.train_dir, "test_preds")
         results = evaluation.evaluate(config, state, dataset, out_dir, graphdef,
                                       max_images=args.max_images)
@@ -158,7 +159,7 @@ def _run(args) -> int:
     video_config = config
     if config.dataset_loader == "llff" and not config.render_path:
         video_config = dataclasses.replace(config, render_path=True)
-    dataset = datasets.get_dataset("test", data_dir, video_config, prefetch=0)
+    dataset = datasets.get_dataset("test", data_dir, video_config)
     out = args.out or os.path.join(args.train_dir, "video.gif")
     evaluation.render_video(config, state, dataset, out, graphdef, n_frames=args.frames,
                             fps=args.fps)
@@ -171,8 +172,8 @@ def main(argv=None) -> int:
     """Entry point; returns the exit status (0 ok, 1 diverged/failed, 2 bad usage/config)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from mipnerf_lib.checkpoints import CheckpointError
     from mipnerf_lib.training import TrainingDivergedError
+    from mipnerf_lib.training.checkpoints import CheckpointError
 
     if os.environ.get("MIPNERF_DEBUG"):
         return _run(args)  # full tracebacks

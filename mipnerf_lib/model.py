@@ -25,57 +25,21 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from mipnerf_lib.config import ACTIVATIONS, COMPUTE_DTYPES, DEFAULTS, check_choice, model_kwargs
 from mipnerf_lib.encoding import integrated_pos_enc, pos_enc
-from mipnerf_lib.gaussians import RAY_SHAPES
 from mipnerf_lib.rendering import volumetric_rendering
 from mipnerf_lib.sampling import resample_along_rays, sample_along_rays
 
-__all__ = [
-    "ACTIVATIONS",
-    "MLP",
-    "MipNerfModel",
-    "point_encoding_size",
-    "view_encoding_size",
-    "construct_mipnerf",
-    "init_jitted",
-    "model_kwargs_from_config",
-    "param_count",
-    "mlp_param_count",
-]
-
-#: Activations a config may name by string.
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "relu": jax.nn.relu,
-    "softplus": jax.nn.softplus,
-    "sigmoid": jax.nn.sigmoid,
-    "identity": lambda x: x,
-}
+__all__ = ["ACTIVATIONS", "MLP", "MipNerfModel", "point_encoding_size", "view_encoding_size",
+           "construct_mipnerf", "init_jitted", "param_count", "mlp_param_count"]
 
 
 def _activation(fn: str | Callable, field: str) -> Callable:
+    """A callable as it is, or the function :data:`~mipnerf_lib.config.ACTIVATIONS` names."""
     if callable(fn):
         return fn
-    if fn not in ACTIVATIONS:
-        raise ValueError(
-            f"{field}={fn!r} is not a known activation; use one of {sorted(ACTIVATIONS)} or "
-            "pass a callable."
-        )
+    check_choice(field, fn)
     return ACTIVATIONS[fn]
-
-
-COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-
-
-def _compute_dtype(name) -> Any:
-    """The MLP's activation dtype: 'float32' (the paper, the default) or 'bfloat16'.
-
-    bfloat16 halves the bytes each layer moves through memory (the MLP is bandwidth
-    bound on a GPU) while the parameters and the optimiser stay float32; it changes the
-    numerics, so it is opt-in and the float32 path remains the reference.
-    """
-    if name not in COMPUTE_DTYPES:
-        raise ValueError(f"compute_dtype={name!r} is unknown; use one of {sorted(COMPUTE_DTYPES)}.")
-    return COMPUTE_DTYPES[name]
 
 
 def _positive_int(value, field: str, minimum: int = 1) -> int:
@@ -115,20 +79,21 @@ class MLP(nnx.Module):
         self,
         input_dim: int,
         condition_dim: int = 0,
-        net_depth: int = 8,
-        net_width: int = 256,
-        net_depth_condition: int = 1,
-        net_width_condition: int = 128,
-        net_activation: str | Callable = "relu",
-        skip_layer: int = 4,
+        net_depth: int = DEFAULTS.net_depth,
+        net_width: int = DEFAULTS.net_width,
+        net_depth_condition: int = DEFAULTS.net_depth_condition,
+        net_width_condition: int = DEFAULTS.net_width_condition,
+        net_activation: str | Callable = DEFAULTS.net_activation,
+        skip_layer: int = DEFAULTS.skip_layer,
         num_rgb_channels: int = 3,
         num_density_channels: int = 1,
-        compute_dtype: str = "float32",
+        compute_dtype: str = DEFAULTS.compute_dtype,
         *,
         rngs: nnx.Rngs,
     ):
         input_dim = _positive_int(input_dim, "input_dim")
-        self.compute_dtype = _compute_dtype(compute_dtype)
+        check_choice("compute_dtype", compute_dtype)
+        self.compute_dtype = COMPUTE_DTYPES[compute_dtype]
         condition_dim = _positive_int(condition_dim, "condition_dim", minimum=0)
         self.net_depth = _positive_int(net_depth, "net_depth")
         self.net_width = _positive_int(net_width, "net_width")
@@ -139,15 +104,9 @@ class MLP(nnx.Module):
         self.condition_dim = condition_dim
 
         def dense(n_in, n_out):
-            return nnx.Linear(
-                n_in,
-                n_out,
-                kernel_init=nnx.initializers.glorot_uniform(),
-                bias_init=nnx.initializers.zeros_init(),
-                dtype=self.compute_dtype,
-                param_dtype=jnp.float32,
-                rngs=rngs,
-            )
+            return nnx.Linear(n_in, n_out, kernel_init=nnx.initializers.glorot_uniform(),
+                              bias_init=nnx.initializers.zeros_init(), dtype=self.compute_dtype,
+                              param_dtype=jnp.float32, rngs=rngs)
 
         layers = []
         n_in = input_dim
@@ -220,34 +179,33 @@ class MipNerfModel(nnx.Module):
 
     def __init__(
         self,
-        num_samples: int = 128,
-        num_levels: int = 2,
-        resample_padding: float = 0.01,
-        stop_level_grad: bool = True,
-        use_viewdirs: bool = True,
-        lindisp: bool = False,
-        ray_shape: str = "cone",
-        min_deg_point: int = 0,
-        max_deg_point: int = 16,
-        deg_view: int = 4,
-        density_activation: str | Callable = "softplus",
-        density_noise: float = 0.0,
-        density_bias: float = -1.0,
-        rgb_activation: str | Callable = "sigmoid",
-        rgb_padding: float = 0.001,
-        disable_integration: bool = False,
+        num_samples: int = DEFAULTS.num_samples,
+        num_levels: int = DEFAULTS.num_levels,
+        resample_padding: float = DEFAULTS.resample_padding,
+        stop_level_grad: bool = DEFAULTS.stop_level_grad,
+        use_viewdirs: bool = DEFAULTS.use_viewdirs,
+        lindisp: bool = DEFAULTS.lindisp,
+        ray_shape: str = DEFAULTS.ray_shape,
+        min_deg_point: int = DEFAULTS.min_deg_point,
+        max_deg_point: int = DEFAULTS.max_deg_point,
+        deg_view: int = DEFAULTS.deg_view,
+        density_activation: str | Callable = DEFAULTS.density_activation,
+        density_noise: float = DEFAULTS.density_noise,
+        density_bias: float = DEFAULTS.density_bias,
+        rgb_activation: str | Callable = DEFAULTS.rgb_activation,
+        rgb_padding: float = DEFAULTS.rgb_padding,
+        disable_integration: bool = DEFAULTS.disable_integration,
         *,
-        net_depth: int = 8,
-        net_width: int = 256,
-        net_depth_condition: int = 1,
-        net_width_condition: int = 128,
-        net_activation: str | Callable = "relu",
-        skip_layer: int = 4,
-        compute_dtype: str = "float32",
+        net_depth: int = DEFAULTS.net_depth,
+        net_width: int = DEFAULTS.net_width,
+        net_depth_condition: int = DEFAULTS.net_depth_condition,
+        net_width_condition: int = DEFAULTS.net_width_condition,
+        net_activation: str | Callable = DEFAULTS.net_activation,
+        skip_layer: int = DEFAULTS.skip_layer,
+        compute_dtype: str = DEFAULTS.compute_dtype,
         rngs: nnx.Rngs,
     ):
-        if ray_shape not in RAY_SHAPES:
-            raise ValueError(f"ray_shape={ray_shape!r} is unknown; use one of {RAY_SHAPES}.")
+        check_choice("ray_shape", ray_shape)
         self.num_samples = _positive_int(num_samples, "num_samples")
         self.num_levels = _positive_int(num_levels, "num_levels")
         self.min_deg_point = _positive_int(min_deg_point, "min_deg_point", minimum=-64)
@@ -276,14 +234,9 @@ class MipNerfModel(nnx.Module):
         self.mlp = MLP(
             point_encoding_size(self.min_deg_point, self.max_deg_point),
             view_encoding_size(self.deg_view) if self.use_viewdirs else 0,
-            net_depth=net_depth,
-            net_width=net_width,
-            net_depth_condition=net_depth_condition,
-            net_width_condition=net_width_condition,
-            net_activation=net_activation,
-            skip_layer=skip_layer,
-            compute_dtype=compute_dtype,
-            rngs=rngs,
+            net_depth=net_depth, net_width=net_width, net_depth_condition=net_depth_condition,
+            net_width_condition=net_width_condition, net_activation=net_activation,
+            skip_layer=skip_layer, compute_dtype=compute_dtype, rngs=rngs,
         )
 
     def __call__(self, rng, rays, randomized: bool, white_bkgd: bool):
@@ -305,30 +258,12 @@ class MipNerfModel(nnx.Module):
             key, rng = jax.random.split(rng)
             if i_level == 0:
                 t_vals, samples = sample_along_rays(
-                    key,
-                    rays.origins,
-                    rays.directions,
-                    rays.radii,
-                    self.num_samples,
-                    rays.near,
-                    rays.far,
-                    randomized,
-                    self.lindisp,
-                    self.ray_shape,
-                )
+                    key, rays.origins, rays.directions, rays.radii, self.num_samples, rays.near,
+                    rays.far, randomized, self.lindisp, self.ray_shape)
             else:
                 t_vals, samples = resample_along_rays(
-                    key,
-                    rays.origins,
-                    rays.directions,
-                    rays.radii,
-                    t_vals,
-                    weights,
-                    randomized,
-                    self.ray_shape,
-                    self.stop_level_grad,
-                    resample_padding=self.resample_padding,
-                )
+                    key, rays.origins, rays.directions, rays.radii, t_vals, weights, randomized,
+                    self.ray_shape, self.stop_level_grad, resample_padding=self.resample_padding)
             if self.disable_integration:
                 samples = (samples[0], jnp.zeros_like(samples[1]))
             samples_enc = integrated_pos_enc(samples, self.min_deg_point, self.max_deg_point)
@@ -354,47 +289,15 @@ class MipNerfModel(nnx.Module):
         return ret
 
 
-_MODEL_FIELDS = (
-    "num_samples",
-    "num_levels",
-    "resample_padding",
-    "stop_level_grad",
-    "use_viewdirs",
-    "lindisp",
-    "ray_shape",
-    "min_deg_point",
-    "max_deg_point",
-    "deg_view",
-    "density_activation",
-    "density_noise",
-    "density_bias",
-    "rgb_activation",
-    "rgb_padding",
-    "disable_integration",
-    "net_depth",
-    "net_width",
-    "net_depth_condition",
-    "net_width_condition",
-    "net_activation",
-    "skip_layer",
-    "compute_dtype",
-)
-
-
-def model_kwargs_from_config(config: Any) -> dict:
-    """The :class:`MipNerfModel` keyword arguments held by a config (any object with them)."""
-    return {k: getattr(config, k) for k in _MODEL_FIELDS if hasattr(config, k)}
-
-
 def construct_mipnerf(rng, config: Any = None) -> MipNerfModel:
     """Build a :class:`MipNerfModel` from a ``training.Config`` (or the paper's defaults).
 
     Args:
       rng: an ``int`` seed or a ``jax.random`` key for the initialisers.
-      config: an object with model fields (see :func:`model_kwargs_from_config`); ``None``
-        gives the paper's defaults.
+      config: an object with model fields (see :func:`~mipnerf_lib.config.model_kwargs`);
+        ``None`` gives the paper's defaults.
     """
-    kwargs = model_kwargs_from_config(config) if config is not None else {}
+    kwargs = model_kwargs(config) if config is not None else {}
     return init_jitted(MipNerfModel, rng, **kwargs)
 
 
@@ -426,11 +329,11 @@ def param_count(model: nnx.Module) -> int:
 def mlp_param_count(
     input_dim: int,
     condition_dim: int,
-    net_depth: int = 8,
-    net_width: int = 256,
-    net_depth_condition: int = 1,
-    net_width_condition: int = 128,
-    skip_layer: int = 4,
+    net_depth: int = DEFAULTS.net_depth,
+    net_width: int = DEFAULTS.net_width,
+    net_depth_condition: int = DEFAULTS.net_depth_condition,
+    net_width_condition: int = DEFAULTS.net_width_condition,
+    skip_layer: int = DEFAULTS.skip_layer,
     num_rgb_channels: int = 3,
     num_density_channels: int = 1,
 ) -> int:

@@ -10,13 +10,11 @@ import sys
 import pytest
 
 from mipnerf_lib.__main__ import main
+from tests.conftest import REPO, TINIER_MODEL, as_overrides, tiny_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_SETS = [
-    "max_steps=6", "save_every=4", "print_every=3", "batch_size=128", "num_samples=8",
-    "net_depth=2", "net_width=32", "net_width_condition=16", "max_deg_point=8", "deg_view=2",
-    "chunk=512", "lr_delay_steps=0",
-]
+# The tiny config as --set items, with 128 rays per step, a checkpoint at step 4 (and 6)
+# and 512-ray render chunks.
+TINY_SETS = as_overrides(tiny_config(batch_size=128, save_every=4, chunk=512))
 
 
 def run_cli(args, env_extra=None, timeout=300):
@@ -102,19 +100,15 @@ def test_evaluate_groups_multiscale_metrics_as_table_1(tmp_path):
     (Full Res., 1/2, 1/4, 1/8) and 'Avg.' is the mean of the four; SSIM is None for images
     smaller than its 11-pixel window (8x8 and 4x4 here). The first image's PSNR is checked
     against -10 log10(MSE) of a separate render of its rays."""
-    import dataclasses
-
     import numpy as np
 
-    from mipnerf_lib import datasets, evaluation, scene, training
+    from mipnerf_lib import datasets, evaluation, training
     from mipnerf_lib.metrics import mse_to_psnr
 
-    config = dataclasses.replace(training.Config(), num_samples=4, net_depth=2, net_width=16,
-                                 net_width_condition=8, max_deg_point=4, deg_view=1, chunk=16,
-                                 test_render_interval=0)
+    config = tiny_config(**TINIER_MODEL, chunk=16, test_render_interval=0)
     graphdef, state = training.init_state(config)
-    dataset = datasets.get_dataset("test", scene.default_scene_dir("multicam", width=32),
-                                   config, prefetch=0)
+    dataset = datasets.get_dataset("test", datasets.default_scene_dir("multicam", width=32),
+                                   config)
     results = evaluation.evaluate(config, state, dataset, str(tmp_path), graphdef,
                                   max_images=8, verbose=False)
     assert json.load(open(tmp_path / "metrics.json")) == json.loads(json.dumps(results))

@@ -36,7 +36,7 @@ NOTEBOOK_PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 RUN_MENU = "#jp-MainMenu .lm-MenuBar-item"  # top-level menu titles
 RUN_ALL_ITEM = '.lm-Menu-item[data-command="runmenu:run-all"]'
 SAVE_ITEM = '.lm-Menu-item[data-command="docmanager:save"]'
-# mipnerf_lib.widgets gives every control the class mipnerf-<description slug>, the
+# mipnerf_lib.course.widgets gives every control the class mipnerf-<description slug>, the
 # Output area mipnerf-output and the box around both mipnerf-interactive.
 SLIDER = ".widget-slider.mipnerf-" + re.sub(r"[^a-z0-9]+", "-", SLIDER_DESCRIPTION.lower()).strip("-")
 INTERACTIVE_BOX = ".mipnerf-interactive"
@@ -272,7 +272,7 @@ def _drive(page, server, nb_path, expected_runs, deadline, tmp_path):
     slider.scroll_into_view_if_needed()
     handle.focus()
     # A keyboard move fires noUiSlider's "change" event, which is what a slider with
-    # continuous_update=False (the mipnerf_lib.widgets default) sends to the kernel.
+    # continuous_update=False (the mipnerf_lib.course.widgets default) sends to the kernel.
     # End jumps to the maximum in one move (one re-draw): for "footprint" that is the
     # instructive end, where PE aliases and IPE greys out. Home if already there.
     handle.press("End")

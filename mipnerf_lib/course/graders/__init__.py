@@ -1,0 +1,48 @@
+"""Graders for the notebooks' exercises: ``check_*(your_function) -> bool``, one module per
+notebook, all re-exported here (``from mipnerf_lib.course import graders``).
+
+Each grader calls the student's function on fixed random inputs, compares the answer with
+the library (the single source of truth), and prints either a success message or the
+*first* mismatch in plain words, with a hint about the most likely mistake. It returns
+``True`` or ``False`` and never raises (:mod:`._harness` holds that contract). Students may
+write their functions with NumPy or ``jax.numpy``: inputs are NumPy ``float32`` arrays and
+answers are converted with ``np.asarray``.
+
+==============================  ==========================================  ========  ==============
+grader                          the student writes                          notebook  module
+==============================  ==========================================  ========  ==============
+``check_pix2cam``               ``fn(focal, width, height) -> [3, 3]``      00        :mod:`.rays`
+``check_pixel_radii``           ``fn(directions [H, W, 3]) -> [H, W, 1]``   01        :mod:`.rays`
+``check_frustum_moments``       ``fn(t0, t1, base_radius) -> (t_mean,       02        :mod:`.gaussians`
+                                t_var, r_var)``
+``check_expected_sin``          ``fn(x, x_var) -> (mean, var)``             03        :mod:`.encoding`
+``check_integrated_pos_enc``    ``fn(mean, cov_diag, min_deg, max_deg)``    03        :mod:`.encoding`
+``check_mlp_parameter_count``   ``fn(input_dim, condition_dim, net_depth,   04        :mod:`.mlp`
+                                ...) -> int``
+``check_compositing_weights``   ``fn(density [B, S], t_vals [B, S+1],       05        :mod:`.rendering`
+                                dirs [B, 3]) -> weights [B, S]``
+``check_blur_weights``          ``fn(weights [B, S], resample_padding)``    05        :mod:`.rendering`
+``check_multiscale_loss``       ``fn(rgb [B, 3], pixels [B, 3],             06        :mod:`.training`
+                                lossmult [B, 1]) -> scalar``
+==============================  ==========================================  ========  ==============
+"""
+
+from mipnerf_lib.course.graders.encoding import check_expected_sin, check_integrated_pos_enc
+from mipnerf_lib.course.graders.gaussians import check_frustum_moments
+from mipnerf_lib.course.graders.mlp import check_mlp_parameter_count, count_mlp_parameters
+from mipnerf_lib.course.graders.rays import check_pix2cam, check_pixel_radii
+from mipnerf_lib.course.graders.rendering import check_blur_weights, check_compositing_weights
+from mipnerf_lib.course.graders.training import check_multiscale_loss
+
+__all__ = [
+    "check_pix2cam",
+    "check_pixel_radii",
+    "check_frustum_moments",
+    "check_expected_sin",
+    "check_integrated_pos_enc",
+    "check_mlp_parameter_count",
+    "count_mlp_parameters",
+    "check_compositing_weights",
+    "check_blur_weights",
+    "check_multiscale_loss",
+]

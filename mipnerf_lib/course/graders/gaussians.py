@@ -1,0 +1,80 @@
+"""Grader of notebook 02 (frustums as Gaussians): the moments of a conical frustum (Eq. 7).
+
+``check_frustum_moments`` grades ``fn(t0, t1, base_radius) -> (t_mean, t_var, r_var)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mipnerf_lib.course.graders._harness import _call, _close, _Fail, _first_mismatch, _fmt, _jitted, _matches, _run, _tuple_of
+
+__all__ = ["check_frustum_moments"]
+
+
+def _frustum_case(rng, n, t_lo, t_hi, w_lo, w_hi):
+    t0 = rng.uniform(t_lo, t_hi, size=(n, 4))
+    t1 = t0 + np.exp(rng.uniform(np.log(w_lo), np.log(w_hi), size=(n, 4)))
+    r = rng.uniform(0.002, 0.05, size=(n, 1))
+    return t0.astype(np.float32), t1.astype(np.float32), r.astype(np.float32)
+
+
+def check_frustum_moments(fn, seed=0):
+    """Grade ``fn(t0, t1, base_radius) -> (t_mean, t_var, r_var)`` (Eq. 7).
+
+    Compared with ``gaussians.frustum_moments`` on wide frustums first, then on narrow ones
+    (``t1 - t0`` down to 1e-3 at ``t`` up to 6) where only the stable form keeps float32
+    precision.
+    """
+    frustum_moments = _jitted("frustum_moments")
+    names = ("t_mean", "t_var", "r_var")
+
+    def compare(t0, t1, r, narrow):
+        expected = [np.asarray(e, np.float64) for e in frustum_moments(t0, t1, r, stable=True)]
+        got = _tuple_of(_call(fn, t0.copy(), t1.copy(), r.copy()), 3, names)
+        mid = 0.5 * (t0.astype(np.float64) + t1)
+        if _matches(got[0], mid, rtol=1e-6, atol=0) and not narrow:
+            raise _Fail(
+                "t_mean is the midpoint (t0 + t1) / 2, which is the mean of a cylinder. A cone's "
+                "cross-section grows like t**2, so more of its volume lies near t1 and the mean "
+                "is a little beyond the midpoint."
+            )
+        if _matches(got[1], expected[2]) and _matches(got[2], expected[1]):
+            raise _Fail("t_var and r_var are swapped: return (t_mean, t_var, r_var) in this order.")
+        if not narrow and _matches(got[2] * r, expected[2]):
+            raise _Fail("r_var scales with base_radius**2, not base_radius (it is a variance).")
+        for k, name in enumerate(names):
+            if got[k].shape != expected[k].shape:
+                raise _Fail(f"{name} has shape {got[k].shape}, but it should have shape {expected[k].shape}.")
+            if narrow and not _close(got[k], expected[k], 1e-3, 1e-9).all():
+                idx = tuple(int(i) for i in np.argwhere(~_close(got[k], expected[k], 1e-3, 1e-9))[0])
+                raise _Fail(
+                    f"Your formulas are right for wide frustums but {name} loses precision for "
+                    f"narrow ones: t0 = {_fmt(t0[idx])}, t1 = {_fmt(t1[idx])} (t1 - t0 = "
+                    f"{_fmt(t1[idx].astype(np.float64) - t0[idx])}): expected {_fmt(expected[k][idx])}, "
+                    f"got {_fmt(got[k][idx])}.\n  Hint: t1**3 - t0**3 cancels catastrophically in "
+                    "float32. Rewrite in terms of the midpoint mu = (t0 + t1) / 2 and the half-width "
+                    "hw = (t1 - t0) / 2 (Eq. 7)."
+                )
+
+            def where(idx, k=k):
+                return (
+                    f"t0 = {_fmt(t0[idx])}, t1 = {_fmt(t1[idx])}, base_radius = "
+                    f"{_fmt(r[idx[0], 0])} (index {idx})"
+                )
+
+            hints = {
+                "t_mean": "t_mean = mu + 2 mu hw**2 / (3 mu**2 + hw**2).",
+                "t_var": "t_var = hw**2 / 3 - (4/15) hw**4 (12 mu**2 - hw**2) / (3 mu**2 + hw**2)**2.",
+                "r_var": "r_var = base_radius**2 (mu**2 / 4 + (5/12) hw**2 - (4/15) hw**4 / (3 mu**2 + hw**2)).",
+            }
+            # Wide frustums: a loose tolerance, so a correct but naive float32 formula passes
+            # here and gets the stability hint on the narrow ones below.
+            _first_mismatch(name, got[k], expected[k], 5e-3, 1e-9, where, hints[name])
+
+    def body():
+        rng = np.random.default_rng(seed)
+        compare(*_frustum_case(rng, 8, 1.0, 3.0, 0.3, 2.0), narrow=False)
+        compare(*_frustum_case(rng, 8, 2.0, 6.0, 1e-3, 1e-2), narrow=True)
+
+    return _run("check_frustum_moments", body)

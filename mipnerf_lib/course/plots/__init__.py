@@ -1,0 +1,32 @@
+"""The course's plotting helpers, by topic; every name is re-exported here.
+
+* :mod:`.geometry`: Gaussians (2D ellipses, 3D ellipsoids), a pixel's cone and frustums,
+  camera pyramids (notebooks 00-02).
+* :mod:`.along_ray`: functions of ``t`` along a ray: weights as stairs, fence posts
+  (notebooks 02, 05).
+* :mod:`.images`: depth and opacity colour maps, image grids, ``show_images``.
+
+Figures take their resolution and font sizes from :mod:`mipnerf_lib.course.style`
+(``DPI`` and ``new_figure`` are re-exported here for the notebooks).
+
+    from mipnerf_lib.course import plots
+    fig, ax = plots.new_figure()
+    plots.plot_gaussians_2d(ax, means, covs)
+"""
+
+from mipnerf_lib.course.plots import along_ray, geometry, images
+from mipnerf_lib.course.plots.along_ray import plot_fence_posts, plot_step_weights
+from mipnerf_lib.course.plots.geometry import (
+    camera_frustum_lines,
+    ellipsoid_mesh,
+    gaussian_ellipse,
+    plot_camera_frustum,
+    plot_cone_2d,
+    plot_gaussians_2d,
+    plot_gaussians_3d,
+    project_gaussians,
+)
+from mipnerf_lib.course.plots.images import acc_to_rgb, depth_to_rgb, image_grid, show_images
+from mipnerf_lib.course.style import DPI, new_figure
+
+__all__ = ["DPI", "new_figure", *geometry.__all__, *along_ray.__all__, *images.__all__]

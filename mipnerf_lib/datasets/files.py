@@ -1,0 +1,196 @@
+"""Reading, checking and writing data files: JSON, 8-bit images, camera matrices, Blender splits.
+
+Every reader checks what it reads at the boundary and raises :class:`DatasetError` (a
+``ValueError``) whose message names the file and what is wrong with it. Images are
+``[H, W, C]`` float32 in [0, 1]; camera matrices are float64, exactly the numbers in the file.
+:func:`atomic_write` is the one writer of generated files (scenes, multiscale data): a crash
+never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "DatasetError",
+    "read_json",
+    "load_image",
+    "box_downsample",
+    "as_matrix",
+    "BlenderSplit",
+    "read_blender_split",
+    "atomic_write",
+]
+
+
+class DatasetError(ValueError):
+    """Bad data on disk: the message names the file and what is wrong with it."""
+
+
+def read_json(path):
+    """Parse a JSON file; a missing or malformed file raises :class:`DatasetError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found.")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise DatasetError(
+            f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}."
+        ) from e
+
+
+def load_image(path):
+    """Load an 8-bit RGB or RGBA image as float32 in [0, 1].
+
+    Exactly ``np.array(Image.open(path), dtype=np.float32) / 255.``, as the paper's code does.
+
+    Returns:
+      ``[H, W, 3 or 4]`` float32.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: image file not found.")
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("RGB", "RGBA"):
+                raise DatasetError(
+                    f"{path}: expected an 8-bit RGB or RGBA image (3 or 4 channels), got "
+                    f"mode {im.mode!r} with {len(im.getbands())} channel(s)."
+                )
+            return np.array(im, dtype=np.float32) / 255.0
+    except (OSError, SyntaxError) as e:  # PIL's errors for truncated/undecodable files
+        raise DatasetError(f"{path}: cannot read the image ({e}).") from e
+
+
+def box_downsample(img, factor, name="image"):
+    """Area downsampling by an integer factor: the mean of each ``factor x factor`` block.
+
+    For factor 2 this is the multiscale converter's ``down2`` (and OpenCV's INTER_AREA).
+
+    Args:
+      img: ``[H, W, C]`` float array with ``H`` and ``W`` divisible by ``factor``.
+      factor: integer >= 1.
+      name: what to call the image in an error message (e.g. its path).
+
+    Returns:
+      ``[H // factor, W // factor, C]`` array of the same dtype.
+    """
+    factor = int(factor)
+    if factor <= 1:
+        return img
+    h, w = img.shape[:2]
+    if h % factor or w % factor:
+        raise DatasetError(
+            f"{name}: size {w}x{h} is not divisible by the downsampling factor {factor}."
+        )
+    return np.mean(np.reshape(img, [h // factor, factor, w // factor, factor, -1]), (1, 3))
+
+
+def as_matrix(value, where, shapes=((4, 4), (3, 4))):
+    """``value`` as a finite float64 matrix of one of ``shapes``, else :class:`DatasetError`.
+
+    Args:
+      value: nested lists (from JSON) or an array.
+      where: what to call it in an error message (file and key).
+      shapes: the accepted shapes, e.g. ``((4, 4), (3, 4))`` for a camera-to-world matrix.
+    """
+    try:
+        m = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise DatasetError(f"{where}: not a numeric matrix ({e}).") from e
+    if m.shape not in shapes:
+        want = " or ".join("x".join(map(str, s)) for s in shapes)
+        raise DatasetError(f"{where}: expected a {want} matrix, got shape {m.shape}.")
+    if not np.all(np.isfinite(m)):
+        raise DatasetError(f"{where}: contains non-finite values (NaN or inf).")
+    return m
+
+
+@dataclass
+class BlenderSplit:
+    """A validated ``transforms_{split}.json``.
+
+    Attributes:
+      json_path: the file.
+      camera_angle_x: horizontal field of view in radians.
+      image_paths: one path per frame.
+      camtoworlds: ``[n, 4, 4]`` (or ``[n, 3, 4]``) float64 camera-to-world matrices, exactly
+        the numbers in the file.
+    """
+
+    json_path: Path
+    camera_angle_x: float
+    image_paths: list
+    camtoworlds: np.ndarray
+
+
+def read_blender_split(data_dir, split):
+    """Read and check ``data_dir/transforms_{split}.json`` (no image is decoded).
+
+    Each frame's image is ``data_dir / (file_path + '.png')`` (or ``file_path`` itself when it
+    already names an existing file).
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DatasetError(f"{data_dir}: data folder not found.")
+    json_path = data_dir / f"transforms_{split}.json"
+    meta = read_json(json_path)
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{json_path}: expected a JSON object at the top level.")
+    for key in ("camera_angle_x", "frames"):
+        if key not in meta:
+            raise DatasetError(f"{json_path}: missing key {key!r}.")
+    try:
+        angle = float(meta["camera_angle_x"])
+    except (TypeError, ValueError) as e:
+        raise DatasetError(f"{json_path}: camera_angle_x is not a number.") from e
+    if not (math.isfinite(angle) and 0 < angle < math.pi):
+        raise DatasetError(f"{json_path}: camera_angle_x must be in (0, pi) radians, got {angle}.")
+    frames = meta["frames"]
+    if not isinstance(frames, list) or not frames:
+        raise DatasetError(f"{json_path}: 'frames' is empty (or not a list): no images.")
+    paths, mats = [], []
+    for i, frame in enumerate(frames):
+        where = f"{json_path}: frames[{i}]"
+        for key in ("file_path", "transform_matrix"):
+            if not isinstance(frame, dict) or key not in frame:
+                raise DatasetError(f"{where}: missing key {key!r}.")
+        mats.append(as_matrix(frame["transform_matrix"], f"{where}.transform_matrix"))
+        path = data_dir / (str(frame["file_path"]) + ".png")
+        if not path.is_file() and (data_dir / str(frame["file_path"])).is_file():
+            path = data_dir / str(frame["file_path"])
+        if not path.is_file():
+            raise DatasetError(f"{where}: image {path} not found.")
+        paths.append(path)
+    if len({m.shape for m in mats}) > 1:
+        raise DatasetError(f"{json_path}: transform_matrix shapes differ between frames.")
+    return BlenderSplit(json_path, angle, paths, np.stack(mats))
+
+
+
+def atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``.
+
+    ``file`` is opened in binary mode; on any error (or an interrupt) the temporary file is
+    removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -1,0 +1,101 @@
+"""Tests of mipnerf_lib.config: the paper's defaults, the presets, validation, ``--set``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from mipnerf_lib import training
+
+PAPER_DEFAULTS = dict(
+    dataset_loader="multicam", batching="all_images", batch_size=4096, factor=0, spherify=False,
+    render_path=False, llffhold=8, lr_init=5e-4, lr_final=5e-6, lr_delay_steps=2500,
+    lr_delay_mult=0.01, grad_max_norm=0.0, grad_max_val=0.0, max_steps=1_000_000,
+    save_every=100_000, print_every=100, test_render_interval=1, disable_multiscale_loss=False,
+    randomized=True, near=2.0, far=6.0, coarse_loss_mult=0.1, weight_decay_mult=0.0,
+    white_bkgd=True, num_samples=128, num_levels=2, resample_padding=0.01, stop_level_grad=True,
+    use_viewdirs=True, lindisp=False, ray_shape="cone", min_deg_point=0, max_deg_point=16,
+    deg_view=4, density_activation="softplus", density_noise=0.0, density_bias=-1.0,
+    rgb_activation="sigmoid", rgb_padding=0.001, disable_integration=False, net_depth=8,
+    net_width=256, net_depth_condition=1, net_width_condition=128, net_activation="relu",
+    skip_layer=4,
+)
+
+# What each google/mipnerf configs/*.gin file sets (besides Config defaults).
+GIN_FILES = {
+    "blender": dict(dataset_loader="blender", batching="single_image", test_render_interval=5),
+    "blender_noextras": dict(dataset_loader="blender", batching="single_image",
+                             density_activation="relu", density_bias=0.0, rgb_padding=0.0,
+                             test_render_interval=0),
+    "blender_noipe": dict(dataset_loader="blender", batching="single_image",
+                          test_render_interval=0, disable_integration=True),
+    "multiblender": dict(batching="single_image"),
+    "multiblender_noextras": dict(test_render_interval=0, density_activation="relu",
+                                  density_bias=0.0, rgb_padding=0.0),
+    "multiblender_noipe": dict(test_render_interval=0, disable_integration=True),
+    "multiblender_noloss": dict(disable_multiscale_loss=True, test_render_interval=0),
+    "llff": dict(dataset_loader="llff", white_bkgd=False, near=0.0, far=1.0, factor=4,
+                 ray_shape="cylinder", density_noise=1.0),
+}
+
+
+def test_config_defaults_are_the_papers():
+    config = training.Config()
+    for key, value in PAPER_DEFAULTS.items():
+        assert getattr(config, key) == value, key
+    config.validate()
+
+
+@pytest.mark.parametrize("name", sorted(GIN_FILES))
+def test_presets_mirror_the_papers_gin_files(name):
+    config = training.get_config(name).validate()
+    default = training.Config()
+    changed = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+               if getattr(config, f.name) != getattr(default, f.name)}
+    assert changed == GIN_FILES[name]
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(ValueError, match="Unknown config preset 'blendr'") as e:
+        training.get_config("blendr")
+    assert "multiblender_noloss" in str(e.value) and "Did you mean 'blender'" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("max_steps", -5), ("max_steps", 0), ("batch_size", 0), ("batching", "some_images"),
+     ("dataset_loader", "colmap"), ("ray_shape", "sphere"), ("lr_init", 0.0),
+     ("lr_final", -1e-5), ("save_every", 0), ("num_samples", 0), ("far", 1.5),
+     ("density_activation", "tanh"), ("grad_max_norm", -1.0), ("net_width", 2.5)],
+)
+def test_validate_names_the_field_the_value_and_the_fix(field, value):
+    config = dataclasses.replace(training.Config(), **{field: value})
+    with pytest.raises(ValueError) as e:
+        config.validate()
+    message = str(e.value)
+    assert f"Config.{field}={value!r}" in message and "Fix:" in message
+
+
+def test_apply_overrides_parses_by_field_type():
+    config = training.apply_overrides(
+        training.Config(),
+        ["max_steps=1e3", "lr_init=1e-3", "white_bkgd=false", "ray_shape=cylinder",
+         "batch_size=1_024", "randomized=True"],
+    )
+    assert config.max_steps == 1000 and isinstance(config.max_steps, int)
+    assert config.lr_init == 1e-3 and config.white_bkgd is False and config.randomized is True
+    assert config.ray_shape == "cylinder" and config.batch_size == 1024
+    config.validate()
+
+
+@pytest.mark.parametrize(
+    "item, match",
+    [("max_step=10", "Unknown config key 'max_step'.*Did you mean max_steps"),
+     ("batch_size=lots", "batch_size expects a int"),
+     ("white_bkgd=maybe", "white_bkgd expects a bool"),
+     ("max_steps", "must look like key=value")],
+)
+def test_apply_overrides_rejects_bad_items(item, match):
+    with pytest.raises(ValueError, match=match):
+        training.apply_overrides(training.Config(), [item])
