@@ -136,6 +136,7 @@ def main(argv=None):
     for p in curve:
         print(f"    {p['train_seconds']:8.1f} s  step {p['step']:6d}  PSNR {p['psnr']:.2f}  "
               f"SSIM {p['ssim']:.4f}")
+    return summary
 
 
 if __name__ == "__main__":

@@ -14,28 +14,50 @@ Examples::
     python -m mipnerf_lib render --train_dir runs/demo --out runs/demo/orbit.gif
 
 Without ``--data_dir`` the default scene of :func:`mipnerf_lib.datasets.default_scene_dir` is
-used (converted to the multiscale layout for ``multicam`` configs). Bad arguments and config
-values exit with status 2 and a one-line message (set ``MIPNERF_DEBUG=1`` for the
-traceback); a diverged run exits with status 1.
+used (converted to the multiscale layout for ``multicam`` configs). Every failure prints one
+line naming what is wrong (set ``MIPNERF_DEBUG=1`` for the traceback) and exits with one of
+:data:`EXIT_CODES` (also printed by ``--help``). Arguments are checked before any work.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "EXIT_CODES"]
+
+#: The exit statuses of ``python -m mipnerf_lib``.
+EXIT_OK, EXIT_NONFINITE, EXIT_USAGE, EXIT_CHECKPOINT, EXIT_SAVE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_NONFINITE: "training stopped on a NaN/Inf loss (divergence, or bad data/config: "
+                    "the message says which)",
+    EXIT_USAGE: "bad usage: arguments, config values, data files, or a config that does not "
+                "match the run's checkpoints",
+    EXIT_CHECKPOINT: "no readable checkpoint (unreadable files; nothing was deleted)",
+    EXIT_SAVE: "saving a checkpoint failed (disk full, no permission); earlier ones are kept",
+    EXIT_LOCKED: "another trainer is running in the same --train_dir",
+    128 + 2: "interrupted by Ctrl-C (SIGINT); 143: SIGTERM; 129: SIGHUP (128 + the signal "
+             "number); the current step is saved first",
+}
 
 
 class _UsageError(Exception):
     pass
 
 
+def _epilog():
+    lines = ["exit codes:"] + [f"  {k:<4d}{v}" for k, v in EXIT_CODES.items()]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mipnerf_lib",
         description="mip-NeRF (Barron et al. 2021): train, evaluate and render.",
+        epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -83,7 +105,10 @@ def _load_config(args):
     if args.config is not None:
         config = config_lib.get_config(args.config)
     else:
-        saved = checkpoints.read_saved_config(args.train_dir) if args.train_dir else None
+        try:
+            saved = checkpoints.read_saved_config(args.train_dir) if args.train_dir else None
+        except checkpoints.CheckpointError as e:
+            raise _UsageError(str(e)) from None
         if saved is None:
             raise _UsageError(
                 "no config: pass --config NAME, or a --train_dir that holds a config.json "
@@ -94,10 +119,62 @@ def _load_config(args):
     return config.validate()
 
 
+def _check_args(args):
+    """Refuse bad arguments before any work (nothing is read, written or computed)."""
+    if args.command == "render":
+        if args.frames < 1:
+            raise _UsageError(f"--frames must be >= 1, got {args.frames}.")
+        if args.fps < 1:
+            raise _UsageError(f"--fps must be >= 1, got {args.fps}.")
+        if args.out is not None:
+            if os.path.isdir(args.out):
+                raise _UsageError(f"--out {args.out} is a folder; give a file path ending in "
+                                  ".gif or .mp4.")
+            if os.path.splitext(args.out)[1].lower() not in (".gif", ".mp4"):
+                raise _UsageError(f"--out {args.out} must end in .gif or .mp4.")
+            parent = os.path.dirname(os.path.abspath(args.out))
+            _check_writable_folder(parent, "--out's folder")
+    if args.command == "eval":
+        if args.max_images is not None and args.max_images < 1:
+            raise _UsageError(f"--max_images must be >= 1, got {args.max_images}.")
+        if args.out_dir is not None:
+            _check_writable_folder(args.out_dir, "--out_dir")
+    if args.command in ("eval", "render"):
+        if args.step is not None and args.step < 0:
+            raise _UsageError(f"--step must be >= 0, got {args.step}.")
+        if args.train_dir is not None and os.path.exists(args.train_dir) and not os.path.isdir(
+                args.train_dir):
+            raise _UsageError(f"--train_dir {args.train_dir} is a file, not a run folder.")
+    if args.command == "train" and args.train_dir is not None:
+        _check_writable_folder(args.train_dir, "--train_dir")
+    if args.data_dir is None and args.command != "list_configs":
+        root = os.environ.get("MIPNERF_CACHE")
+        if root and os.path.exists(root) and not os.path.isdir(root):
+            raise _UsageError(f"MIPNERF_CACHE={root} is a file, not a folder: unset it or "
+                              "point it to a folder for the generated default scenes.")
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise _UsageError(f"--data_dir {args.data_dir} is not a folder.")
+
+
+def _check_writable_folder(path, what):
+    """``path`` is (or can become) a folder this process can write into."""
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise _UsageError(f"{what} {path} is a file, not a folder.")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise _UsageError(f"{what} {path} is not writable.")
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise _UsageError(f"{what} {path} cannot be created: {parent} is a file.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise _UsageError(f"{what} {path} cannot be created: {parent} is not writable.")
+
+
 def _data_dir(args, config):
     if args.data_dir is not None:
-        if not os.path.isdir(args.data_dir):
-            raise _UsageError(f"--data_dir {args.data_dir} is not a folder.")
         return args.data_dir
     from mipnerf_lib import datasets
 
@@ -116,6 +193,7 @@ def _run(args) -> int:
 
         print("\n".join(sorted(PRESETS)))
         return 0
+    _check_args(args)
     if args.multihost:
         import jax
 
@@ -129,6 +207,7 @@ def _run(args) -> int:
         if args.command != "train":
             raise _UsageError(f"{args.command} needs --train_dir.")
         args.train_dir = os.path.join("runs", args.config)
+        _check_writable_folder(args.train_dir, "--train_dir")
     training.check_batch_size(config.batch_size, jax.device_count())
     data_dir = _data_dir(args, config)
 
@@ -168,29 +247,63 @@ def _run(args) -> int:
     return 0
 
 
+def _command(argv):
+    return "python -m mipnerf_lib " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+
+
 def main(argv=None) -> int:
-    """Entry point; returns the exit status (0 ok, 1 diverged/failed, 2 bad usage/config)."""
+    """Entry point; returns the exit status (see :data:`EXIT_CODES`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from mipnerf_lib.training import TrainingDivergedError
-    from mipnerf_lib.training.checkpoints import CheckpointError
+    from mipnerf_lib.training import TrainingDivergedError, TrainingInterrupted
+    from mipnerf_lib.training.checkpoints import (CheckpointError, CheckpointSaveError,
+                                                  ConfigMismatchError)
+    from mipnerf_lib.training.run_dir import TrainDirError, TrainDirLockedError
 
     if os.environ.get("MIPNERF_DEBUG"):
         return _run(args)  # full tracebacks
+    prog, again = parser.prog, _command(argv)
+
+    def fail(message, code, hint=None):
+        print(f"{prog}: error: {message}" + (f" {hint}" if hint else "")
+              + f" (exit code {code})", file=sys.stderr)
+        return code
+
     try:
         return _run(args)
     except TrainingDivergedError as e:
-        print(f"{parser.prog}: training stopped: {e}", file=sys.stderr)
-        return 1
-    except (CheckpointError, FileNotFoundError) as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
-        return 2
-    except (_UsageError, ValueError) as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
-        return 2
+        if e.last_checkpoint_step is not None:
+            hint = (f"After fixing it, resume from step {e.last_checkpoint_step} with: {again}")
+        else:
+            hint = f"After fixing it, start again with: {again}"
+        return fail(f"training stopped: {e}", EXIT_NONFINITE, hint)
+    except TrainingInterrupted as e:
+        code = 128 + e.signum
+        if e.resumable:
+            hint = f"Resume from step {e.last_checkpoint_step} with: {again}"
+        else:
+            hint = f"Nothing to resume; to start from step 0 run: {again}"
+        print(f"{prog}: {e} {hint} (exit code {code})", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; resume with the same command.", file=sys.stderr)
+        print(f"{prog}: interrupted; nothing was being trained, so nothing was saved or lost"
+              f" (exit code 130). Run again with: {again}", file=sys.stderr)
         return 130
+    except TrainDirLockedError as e:
+        return fail(str(e), EXIT_LOCKED)
+    except TrainDirError as e:
+        return fail(str(e), EXIT_USAGE)
+    except ConfigMismatchError as e:
+        return fail(str(e), EXIT_USAGE)
+    except CheckpointSaveError as e:
+        return fail(str(e), EXIT_SAVE, f"Free space or fix permissions, then resume with: "
+                                       f"{again}")
+    except CheckpointError as e:
+        return fail(str(e), EXIT_CHECKPOINT)
+    except FileNotFoundError as e:
+        return fail(str(e), EXIT_USAGE)
+    except (_UsageError, ValueError) as e:
+        return fail(str(e), EXIT_USAGE)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ __all__ = [
     "BATCHINGS",
     "ACTIVATIONS",
     "COMPUTE_DTYPES",
+    "MLP_IMPLS",
     "GROUPS",
 ]
 
@@ -63,6 +64,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 #: while the parameters and the optimiser stay float32; it changes the numerics, so it is
 #: opt-in and the float32 path remains the reference.
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+MLP_IMPLS = ("auto", "reference", "fast")
 
 #: The field groups, by who reads them (see the module docstring).
 GROUPS = ("data", "train", "model", "run")
@@ -147,6 +149,10 @@ class Config:
     skip_layer: int = _model(4)  # Concatenate the input back after every skip_layer-th layer.
     # MLP activations: 'float32' (paper) or 'bfloat16' (GPU speed).
     compute_dtype: str = _model("float32", choices=COMPUTE_DTYPES)
+    # MLP evaluation: 'reference' (the plain layer-by-layer form, used on CPUs and by the
+    # parity tests), 'fast' (exact rewrites that move fewer bytes: mipnerf_lib.kernels.mlp)
+    # or 'auto' (fast on a GPU, reference elsewhere). Same parameters, same function.
+    mlp_impl: str = _model("auto", choices=MLP_IMPLS)
     # --- logging, checkpoints, evaluation
     save_every: int = _run(100_000)  # Steps between checkpoints (one is always saved at the end).
     print_every: int = _run(100)  # Steps between log lines (TensorBoard, metrics.jsonl, tqdm).
@@ -197,6 +203,10 @@ class Config:
             bad("far", f"exceed near={self.near}")
         if self.max_deg_point <= self.min_deg_point:
             bad("max_deg_point", f"exceed min_deg_point={self.min_deg_point}")
+        for name in ("max_deg_point", "deg_view"):
+            if getattr(self, name) > 64:
+                bad(name, "be <= 64 (the encoding's scales 2**(deg-1), squared, overflow float32 "
+                          "beyond that; the paper uses 16 and 4)")
         return self
 
     def to_dict(self) -> dict:
@@ -248,8 +258,10 @@ def config_from_dict(values: dict, strict: bool = True) -> Config:
     return Config(**{k: v for k, v in values.items() if k in known})
 
 
-# The presets mirror google/mipnerf's configs/*.gin (the `test_render_interval` of the gin
-# files is the eval-time image-saving interval, kept here under the same name).
+# The presets equal google/mipnerf's configs/*.gin at HEAD (84c969e) on top of the Config
+# defaults. The initial commit (16e73df) also bound `test_render_interval` (5 for blender, 0 for
+# the noextras/noipe/noloss files); commit ee5cbb8 removed those bindings, so at HEAD every
+# config uses the default 1 (it only sets how often eval saves images, no effect on metrics).
 _BLENDER = dict(dataset_loader="blender", batching="single_image")
 _NOEXTRAS = dict(density_activation="relu", density_bias=0.0, rgb_padding=0.0)
 
@@ -261,39 +273,39 @@ def default() -> Config:
 
 def blender() -> Config:
     """configs/blender.gin: single-scale Blender, one image per batch."""
-    return dataclasses.replace(Config(), **_BLENDER, test_render_interval=5)
+    return dataclasses.replace(Config(), **_BLENDER)
 
 
 def blender_noextras() -> Config:
     """configs/blender_noextras.gin: ReLU density without bias, no RGB padding."""
-    return dataclasses.replace(Config(), **_BLENDER, **_NOEXTRAS, test_render_interval=0)
+    return dataclasses.replace(Config(), **_BLENDER, **_NOEXTRAS)
 
 
 def blender_noipe() -> Config:
     """configs/blender_noipe.gin: NeRF's PE of the sample means instead of IPE."""
-    return dataclasses.replace(
-        Config(), **_BLENDER, disable_integration=True, test_render_interval=0
-    )
+    return dataclasses.replace(Config(), **_BLENDER, disable_integration=True)
 
 
 def multiblender() -> Config:
-    """configs/multiblender.gin: multiscale Blender; the gin file sets single_image batching."""
-    return dataclasses.replace(Config(), dataset_loader="multicam", batching="single_image")
+    """configs/multiblender.gin: multiscale Blender. The gin file is empty: the paper's
+    multiscale runs use the Config defaults, ``dataset_loader='multicam'`` and
+    ``batching='all_images'`` (rays from every image and scale in each batch)."""
+    return Config()
 
 
 def multiblender_noextras() -> Config:
     """configs/multiblender_noextras.gin (on the Config defaults, all_images batching)."""
-    return dataclasses.replace(Config(), **_NOEXTRAS, test_render_interval=0)
+    return dataclasses.replace(Config(), **_NOEXTRAS)
 
 
 def multiblender_noipe() -> Config:
     """configs/multiblender_noipe.gin: multiscale data, PE instead of IPE."""
-    return dataclasses.replace(Config(), disable_integration=True, test_render_interval=0)
+    return dataclasses.replace(Config(), disable_integration=True)
 
 
 def multiblender_noloss() -> Config:
     """configs/multiblender_noloss.gin: multiscale data without the lossmult weighting."""
-    return dataclasses.replace(Config(), disable_multiscale_loss=True, test_render_interval=0)
+    return dataclasses.replace(Config(), disable_multiscale_loss=True)
 
 
 def llff() -> Config:

@@ -5,7 +5,7 @@ degree-major, coordinate-minor, with ``x`` scaled by ``2**min_deg .. 2**(max_deg
 The cosine half is computed as ``sin(x + pi/2)``. PE optionally prepends the identity;
 IPE never does.
 
-IPE (Eq. 14, arXiv:2103.13415) is the expected value of PE over a Gaussian: a sine of a
+IPE (mip-NeRF Sec. 3.1, arXiv:2103.13415) is the expected value of PE over a Gaussian: a sine of a
 Gaussian variable with mean ``mu`` and variance ``var`` has mean ``exp(-var/2) sin(mu)``,
 so frequencies whose period is smaller than the Gaussian's extent are smoothly
 attenuated towards zero instead of aliasing.
@@ -51,6 +51,9 @@ def _scales(min_deg, max_deg, dtype):
 def pos_enc(x, min_deg, max_deg, append_identity=True):
     """Sinusoidal positional encoding of points (NeRF's gamma).
 
+    As in both papers' code and in mip-NeRF's text, the scales are ``2**l``, without the
+    ``pi`` of NeRF's Eq. 4 (arXiv:2003.08934).
+
     Args:
       x: ``[..., C]`` coordinates.
       min_deg, max_deg: frequencies ``2**min_deg`` (inclusive) to ``2**max_deg`` (exclusive).
@@ -87,7 +90,11 @@ def expected_sin(x, x_var):
 
 
 def integrated_pos_enc(x_coord, min_deg, max_deg, diag=True):
-    """Integrated positional encoding of Gaussians (Eq. 14).
+    """Integrated positional encoding of Gaussians (the IPE, mip-NeRF Sec. 3.1).
+
+    With ``diag=True`` the variance of each PE feature is that of the coordinate times
+    ``4**l`` for frequency ``2**l`` (the paper's diagonal shortcut), without forming
+    ``P Sigma P^T``.
 
     Args:
       x_coord: ``(mean, cov)`` with ``mean`` ``[..., 3]`` and ``cov`` ``[..., 3]``

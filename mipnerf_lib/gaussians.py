@@ -26,7 +26,8 @@ RAY_SHAPES = ("cone", "cylinder")
 
 
 def lift_gaussian(d, t_mean, t_var, r_var, diag):
-    """Lift a Gaussian defined along a ray into 3D coordinates (Eq. 8).
+    """Lift a Gaussian defined along a ray into 3D coordinates (Eq. 8; with ``diag`` only the
+    diagonal of that covariance, the shortcut of Sec. 3.1 that the IPE uses).
 
     Args:
       d: ``[..., 3]`` unnormalised ray direction.

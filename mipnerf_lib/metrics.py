@@ -1,4 +1,5 @@
-"""Image-quality metrics: PSNR and SSIM (Wang et al. 2004), as reported in the paper."""
+"""Image-quality metrics: PSNR and SSIM (Wang et al. 2004), as reported in the paper, and an
+optional LPIPS hook (Zhang et al. 2018) for users who have a package and its weights."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import jax.numpy as jnp
 import jax.scipy as jsp
 from jax import lax
 
-__all__ = ["mse_to_psnr", "psnr_to_mse", "compute_ssim"]
+__all__ = ["mse_to_psnr", "psnr_to_mse", "compute_ssim", "LpipsUnavailable", "load_lpips"]
 
 
 def mse_to_psnr(mse):
@@ -88,3 +89,44 @@ def compute_ssim(
     if return_map:
         return ssim_map
     return jnp.mean(ssim_map, tuple(range(num_dims - 3, num_dims)))
+
+
+class LpipsUnavailable(RuntimeError):
+    """LPIPS cannot be computed here (no package, or no weights); the message says why."""
+
+
+def load_lpips(net: str = "vgg"):
+    """An LPIPS callable ``fn(img0, img1) -> float`` for ``[H, W, 3]`` images in ``[0, 1]``.
+
+    Uses the ``lpips`` PyPI package (PyTorch; ``pip install lpips``), whose linear-layer
+    weights ship with it; the backbone's ImageNet weights come from torchvision's cache (or
+    a download). ``net='vgg'`` is the variant the paper's code used (TF-Hub
+    ``net-lin_vgg_v0.1``). Any other callable with the same signature can be passed to
+    ``evaluation.evaluate(..., lpips_fn=...)`` instead.
+
+    Raises:
+      LpipsUnavailable: the package, PyTorch or the weights are missing (with the reason).
+    """
+    try:
+        import lpips as lpips_package  # noqa: PLC0415 (optional dependency)
+        import numpy as np  # noqa: PLC0415
+        import torch  # noqa: PLC0415
+    except ImportError as e:
+        raise LpipsUnavailable(
+            f"LPIPS needs the optional packages 'lpips' and 'torch' ({e}); install them "
+            "(pip install lpips) or pass your own lpips_fn(img0, img1) -> float."
+        ) from e
+    try:
+        model = lpips_package.LPIPS(net=net, verbose=False).eval()
+    except Exception as e:  # weights missing and no network: say so, do not crash later
+        raise LpipsUnavailable(f"could not load the LPIPS {net!r} weights: {e}") from e
+
+    def lpips_fn(img0, img1):
+        def to_tensor(img):
+            arr = np.asarray(img, np.float32)[..., :3]
+            return torch.from_numpy(arr).permute(2, 0, 1)[None] * 2 - 1  # [1, 3, H, W] in [-1, 1]
+
+        with torch.no_grad():
+            return float(model(to_tensor(img0), to_tensor(img1)).item())
+
+    return lpips_fn

@@ -8,7 +8,7 @@ weights (they sum to at most 1 along a ray).
 The model is a loop over *levels* (Sec. 3.2, arXiv:2103.13415). Level 0 samples
 stratified fence posts between ``near`` and ``far``; each later level resamples fence
 posts where the previous level's (blurred, padded) weights are large. Every level encodes
-its Gaussians with the integrated positional encoding (Eq. 14), queries the *same* MLP,
+its Gaussians with the integrated positional encoding (the IPE, Sec. 3.1), queries the *same* MLP,
 and alpha-composites a colour. Unlike NeRF there is a single MLP, because IPE already
 tells it the scale of each sample.
 
@@ -19,14 +19,17 @@ the defaults) and ``3 + 2 * 3 * deg_view`` for the view directions (27).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mipnerf_lib.config import ACTIVATIONS, COMPUTE_DTYPES, DEFAULTS, check_choice, model_kwargs
+from mipnerf_lib.config import ACTIVATIONS, COMPUTE_DTYPES, DEFAULTS, check_choice
 from mipnerf_lib.encoding import integrated_pos_enc, pos_enc
+from mipnerf_lib.kernels import mlp as fast_mlp
+# Building and counting parameters live in mipnerf_lib.params; the names stay importable here.
+from mipnerf_lib.params import construct_mipnerf, init_jitted, mlp_param_count, param_count
 from mipnerf_lib.rendering import volumetric_rendering
 from mipnerf_lib.sampling import resample_along_rays, sample_along_rays
 
@@ -72,6 +75,10 @@ class MLP(nnx.Module):
       input_dim: features per sample (96 for IPE with degrees 0..15).
       condition_dim: features of the condition (27 for viewdirs with ``deg_view=4``);
         0 for no condition.
+      compute_dtype: ``'float32'`` or ``'bfloat16'`` activations (weights stay float32).
+      mlp_impl: ``'reference'`` (the layer-by-layer form below), ``'fast'``
+        (:func:`mipnerf_lib.kernels.mlp.mlp_forward`: the same function rewritten to move
+        fewer bytes) or ``'auto'`` (fast on a GPU).
       rngs: ``nnx.Rngs`` for the initialisers.
     """
 
@@ -88,12 +95,15 @@ class MLP(nnx.Module):
         num_rgb_channels: int = 3,
         num_density_channels: int = 1,
         compute_dtype: str = DEFAULTS.compute_dtype,
+        mlp_impl: str = DEFAULTS.mlp_impl,
         *,
         rngs: nnx.Rngs,
     ):
         input_dim = _positive_int(input_dim, "input_dim")
         check_choice("compute_dtype", compute_dtype)
+        check_choice("mlp_impl", mlp_impl)
         self.compute_dtype = COMPUTE_DTYPES[compute_dtype]
+        self.mlp_impl = mlp_impl
         condition_dim = _positive_int(condition_dim, "condition_dim", minimum=0)
         self.net_depth = _positive_int(net_depth, "net_depth")
         self.net_width = _positive_int(net_width, "net_width")
@@ -140,6 +150,8 @@ class MLP(nnx.Module):
           activations, always float32 (with ``compute_dtype='bfloat16'`` the layers run in
           bfloat16 on float32 master weights and only the two heads' outputs are cast back).
         """
+        if self.mlp_impl == "fast" or (self.mlp_impl == "auto" and jax.default_backend() == "gpu"):
+            return fast_mlp.mlp_forward(self, x, condition)  # same function, fewer bytes
         x = x.astype(self.compute_dtype)
         if condition is not None:
             condition = condition.astype(self.compute_dtype)
@@ -203,6 +215,7 @@ class MipNerfModel(nnx.Module):
         net_activation: str | Callable = DEFAULTS.net_activation,
         skip_layer: int = DEFAULTS.skip_layer,
         compute_dtype: str = DEFAULTS.compute_dtype,
+        mlp_impl: str = DEFAULTS.mlp_impl,
         rngs: nnx.Rngs,
     ):
         check_choice("ray_shape", ray_shape)
@@ -236,7 +249,8 @@ class MipNerfModel(nnx.Module):
             view_encoding_size(self.deg_view) if self.use_viewdirs else 0,
             net_depth=net_depth, net_width=net_width, net_depth_condition=net_depth_condition,
             net_width_condition=net_width_condition, net_activation=net_activation,
-            skip_layer=skip_layer, compute_dtype=compute_dtype, rngs=rngs,
+            skip_layer=skip_layer, compute_dtype=compute_dtype, mlp_impl=mlp_impl,
+            rngs=rngs,
         )
 
     def __call__(self, rng, rays, randomized: bool, white_bkgd: bool):
@@ -287,75 +301,3 @@ class MipNerfModel(nnx.Module):
             )
             ret.append((comp_rgb, distance, acc))
         return ret
-
-
-def construct_mipnerf(rng, config: Any = None) -> MipNerfModel:
-    """Build a :class:`MipNerfModel` from a ``training.Config`` (or the paper's defaults).
-
-    Args:
-      rng: an ``int`` seed or a ``jax.random`` key for the initialisers.
-      config: an object with model fields (see :func:`~mipnerf_lib.config.model_kwargs`);
-        ``None`` gives the paper's defaults.
-    """
-    kwargs = model_kwargs(config) if config is not None else {}
-    return init_jitted(MipNerfModel, rng, **kwargs)
-
-
-def init_jitted(cls, rng, **kwargs):
-    """``cls(**kwargs, rngs=nnx.Rngs(params=rng))`` with its initialisers run under one ``jit``.
-
-    Same values as eager construction, but one compilation for all layers instead of one
-    per distinct kernel shape (seconds on a CPU). Backend optimisations are off for this
-    run-once function, which roughly halves its compile time.
-    """
-    if not isinstance(rng, jax.Array):
-        rng = jax.random.PRNGKey(rng)
-
-    def make(key):
-        return cls(**kwargs, rngs=nnx.Rngs(params=key))
-
-    graphdef, _ = nnx.split(nnx.eval_shape(make, rng))
-    state = jax.jit(lambda key: nnx.split(make(key))[1],
-                    compiler_options={"xla_backend_optimization_level": 0})(rng)
-    return nnx.merge(graphdef, state)
-
-
-def param_count(model: nnx.Module) -> int:
-    """The number of trainable scalars (``nnx.Param`` entries) of a model."""
-    params = nnx.state(model, nnx.Param)
-    return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))
-
-
-def mlp_param_count(
-    input_dim: int,
-    condition_dim: int,
-    net_depth: int = DEFAULTS.net_depth,
-    net_width: int = DEFAULTS.net_width,
-    net_depth_condition: int = DEFAULTS.net_depth_condition,
-    net_width_condition: int = DEFAULTS.net_width_condition,
-    skip_layer: int = DEFAULTS.skip_layer,
-    num_rgb_channels: int = 3,
-    num_density_channels: int = 1,
-) -> int:
-    """Parameters of :class:`MLP` counted from layer sizes (weights + biases), without Flax.
-
-    With the defaults (``input_dim=96``, ``condition_dim=27``) this is 612,740: trunk
-    ``96*256+256 + 4*(256*256+256) + (352*256+256) + 2*(256*256+256) = 509,952``, density
-    ``257``, bottleneck ``65,792``, condition layer ``283*128+128 = 36,352``, RGB ``387``.
-    """
-
-    def dense(n_in, n_out):
-        return n_in * n_out + n_out
-
-    total, n_in = 0, input_dim
-    for i in range(net_depth):
-        total += dense(n_in, net_width)
-        n_in = net_width + (input_dim if (i % skip_layer == 0 and i > 0) else 0)
-    total += dense(n_in, num_density_channels)
-    if condition_dim:
-        total += dense(n_in, net_width)
-        n_in = net_width + condition_dim
-        for _ in range(net_depth_condition):
-            total += dense(n_in, net_width_condition)
-            n_in = net_width_condition
-    return total + dense(n_in, num_rgb_channels)

@@ -183,3 +183,36 @@ def spherify_poses(poses, n_views=120):
         vec1 = normalize(np.cross(vec2, vec0))
         render.append(np.stack([vec0, vec1, vec2, camorigin], 1))
     return reset[:, :3, :4], np.stack(render)
+
+
+# ----------------------------------------------------------------------------- explorer
+
+
+def spherical_pose(azimuth, elevation, distance, target=(0.0, 0.0, 0.0)):
+    """A :func:`look_at` camera on a sphere around ``target`` (world z up).
+
+    Args:
+      azimuth: degrees around the z axis, from the +x axis towards +y.
+      elevation: degrees above the xy plane (strictly between -90 and 90).
+      distance: the sphere's radius (> 0).
+      target: ``[3]`` the sphere's centre, the point the camera looks at.
+
+    Returns:
+      ``[4, 4]`` float64 camera-to-world matrix.
+    """
+    if not distance > 0:
+        raise ValueError(f"distance must be > 0, got {distance!r}.")
+    if not -90 < elevation < 90:
+        raise ValueError(f"elevation must be strictly between -90 and 90 degrees, got {elevation!r}.")
+    az, el = np.deg2rad(azimuth), np.deg2rad(elevation)
+    offset = distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    return look_at(np.asarray(target, np.float64) + offset, target)
+
+
+def spherical_coordinates(camtoworld, target=(0.0, 0.0, 0.0)):
+    """``(azimuth, elevation, distance)`` (degrees, degrees, units) of a camera's centre
+    around ``target``: the inverse of :func:`spherical_pose` for the position."""
+    p = np.asarray(camtoworld, np.float64)[:3, 3] - np.asarray(target, np.float64)
+    distance = float(np.linalg.norm(p))
+    return (float(np.rad2deg(np.arctan2(p[1], p[0]))),
+            float(np.rad2deg(np.arcsin(np.clip(p[2] / distance, -1, 1)))), distance)

@@ -68,8 +68,13 @@ def volumetric_rendering(rgb, density, t_vals, dirs, white_bkgd):
 def render_image(render_fn: Callable, rays, rng, chunk: int = 8192):
     """Render a whole image in chunks of rays.
 
-    Each chunk is padded to a multiple of ``jax.device_count()`` (and to ``chunk``, so
-    ``render_fn`` compiles once), rendered, and the padding dropped.
+    The flat rays are padded once (repeating the last ray) to a whole number of chunks;
+    each chunk is handed to ``render_fn`` and its outputs stay where ``render_fn`` put them
+    (on the devices: no host round trip per chunk, so the devices never wait for the host);
+    they are fetched together at the end and the padding dropped. Chunks have one shape
+    (``chunk``, or for a small image the next power of two at or above its ray count, a
+    multiple of ``jax.device_count()``), so ``render_fn`` compiles once per shape, not once
+    per image size.
 
     Args:
       render_fn: ``render_fn(rng, rays) -> tuple of arrays [n, ...]`` (e.g. the fine
@@ -85,21 +90,21 @@ def render_image(render_fn: Callable, rays, rng, chunk: int = 8192):
         raise ValueError(f"chunk must be a positive integer, got {chunk}.")
     height, width = rays.origins.shape[:2]
     num_rays = height * width
-    flat = jax.tree_util.tree_map(lambda r: np.asarray(r).reshape((num_rays, -1)), rays)
     n_dev = jax.device_count()
-    chunk = int(math.ceil(min(chunk, num_rays) / n_dev) * n_dev)
-    results = []
-    for i in range(0, num_rays, chunk):
-        chunk_rays = jax.tree_util.tree_map(lambda r: r[i : i + chunk], flat)
-        n = chunk_rays.origins.shape[0]
-        pad = chunk - n
-        if pad:
-            chunk_rays = jax.tree_util.tree_map(
-                lambda r: np.pad(r, ((0, pad), (0, 0)), mode="edge"), chunk_rays
-            )
-        out = render_fn(rng, chunk_rays)
-        results.append([np.asarray(o)[:n] for o in out])
+    chunk = min(int(chunk), 1 << max(num_rays - 1, 1).bit_length())
+    chunk = int(math.ceil(chunk / n_dev) * n_dev)
+    padded = int(math.ceil(num_rays / chunk) * chunk)
+
+    def flat(r):
+        r = np.asarray(r).reshape((num_rays, -1))
+        return np.pad(r, ((0, padded - num_rays), (0, 0)), mode="edge") if padded > num_rays else r
+
+    rays = jax.tree_util.tree_map(flat, rays)
+    outputs = [render_fn(rng, jax.tree_util.tree_map(lambda r: r[i : i + chunk], rays))
+               for i in range(0, padded, chunk)]
+    outputs = jax.device_get(outputs)  # one wait, after every chunk was dispatched
     return tuple(
-        np.concatenate([r[k] for r in results]).reshape((height, width) + results[0][k].shape[1:])
-        for k in range(len(results[0]))
+        np.concatenate([o[k] for o in outputs])[:num_rays].reshape(
+            (height, width) + np.shape(outputs[0][k])[1:])
+        for k in range(len(outputs[0]))
     )

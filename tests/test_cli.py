@@ -49,9 +49,10 @@ def test_cli_trains_evaluates_and_renders_the_default_scene(tmp_path):
     metrics = json.load(open(out / "metrics.json"))
     assert metrics["step"] == 6 and metrics["num_images"] == 2
     assert 5 < metrics["psnr"] < 40 and -1 <= metrics["ssim"] <= 1
-    # blender.gin saves the images of every 5th test view: view 0 of the two.
-    assert sorted(f for f in os.listdir(out) if f.endswith(".png")) == [
-        "acc_000.png", "color_000.png", "distance_000.png"]
+    # The presets save the images of every test view (test_render_interval=1, as
+    # google/mipnerf's configs at HEAD): both views.
+    assert sorted(f for f in os.listdir(out) if f.endswith(".png")) == sorted(
+        f"{kind}_{i:03d}.png" for kind in ("acc", "color", "distance") for i in (0, 1))
     assert "| PSNR |" in proc.stdout
 
     video = tmp_path / "orbit.gif"

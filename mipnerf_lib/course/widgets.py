@@ -18,15 +18,32 @@ the output area ``mipnerf-output``, so a browser test can find them without rely
 layout. Sliders default to ``continuous_update=False``: the plot is redrawn when the
 handle is released (or moved with the keyboard), not on every pixel of a drag.
 
+A widget that must answer fast uses :func:`interactive_figure` instead: the figure is built
+once, and a slider change only updates its artists (``AxesImage.set_data``,
+``Line2D.set_data``, ``Text.set_text``) and re-renders that one figure into an ``Image``
+widget inside the output area, so no figure, axes, ticks or layout is rebuilt per update:
+
+    def footprint_figure(resolution=64, distance=4.0):
+        fig, ax = plots.new_figure()
+        image = ax.imshow(render(resolution, distance))
+        def update(resolution, distance):
+            image.set_data(render(resolution, distance))
+        return fig, update
+
+    widgets.interactive_figure(footprint_figure, resolution=..., distance=...)
+
 This module imports ipywidgets, which nothing outside :mod:`mipnerf_lib.course` does.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import re
 
 import ipywidgets as W
+import matplotlib.pyplot as plt
+from IPython.display import display
 
 __all__ = [
     "css_class",
@@ -36,6 +53,8 @@ __all__ = [
     "checkbox",
     "dropdown",
     "interactive_plot",
+    "interactive_figure",
+    "figure_png",
 ]
 
 _STYLE = {"description_width": "initial"}
@@ -127,4 +146,71 @@ def interactive_plot(plot_fn, columns=2, **controls):
     box.add_class("mipnerf-interactive")
     box.controls = controls
     box.out = out
+    return box
+
+
+def figure_png(fig) -> bytes:
+    """``fig`` rendered as PNG bytes at its own resolution (what ``%matplotlib inline`` shows)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=fig.dpi)
+    return buffer.getvalue()
+
+
+def _controls_box(controls, columns, out):
+    if not controls:
+        raise ValueError("an interactive plot needs at least one control, e.g. x=float_slider('x', 1, 0, 2).")
+    for name, widget in controls.items():
+        if not isinstance(widget, W.ValueWidget):
+            raise ValueError(f"control {name!r} must be an ipywidgets value widget, got {type(widget).__name__}.")
+    out.add_class("mipnerf-output")
+    items = list(controls.values())
+    rows = [W.HBox(items[i : i + columns]) for i in range(0, len(items), columns)]
+    box = W.VBox(rows + [out])
+    box.add_class("mipnerf-interactive")
+    box.controls = controls
+    box.out = out
+    return box
+
+
+def interactive_figure(make_figure, columns=2, **controls):
+    """Controls plus one figure that is built once and updated in place on every change.
+
+    Args:
+      make_figure: a function of keyword arguments named like ``controls`` that builds a
+        figure for those values and returns ``(fig, update)``, where ``update(**values)``
+        changes the figure's artists (image data, line data, texts) to show new values. It
+        must not call ``plt.show()``.
+      columns: controls per row.
+      **controls: ``name=widget`` pairs, e.g. from :func:`float_slider`.
+
+    Returns:
+      An ``ipywidgets.VBox`` (display it as a cell's last expression) with the attributes
+      ``controls`` (the dict), ``out`` (the ``Output`` holding the figure), ``image`` (the
+      ``Image`` widget showing the figure as PNG), ``fig`` and ``refresh`` (call it to
+      update the figure from the controls' current values; it returns the PNG bytes). An
+      exception raised by ``update`` is shown inside ``out``.
+    """
+    out = W.Output()
+    box = _controls_box(controls, columns, out)
+    values = {name: widget.value for name, widget in controls.items()}
+    fig, update = make_figure(**values)
+    if not callable(update):
+        raise ValueError("make_figure must return (fig, update) with update a function of the controls.")
+    plt.close(fig)  # not shown again by %matplotlib inline at the end of the cell: the widget shows it
+    image = W.Image(value=figure_png(fig), format="png", layout={"max_width": "100%", "height": "auto"})
+    image.add_class("mipnerf-figure")
+    with out:
+        display(image)
+
+    def refresh(_change=None):
+        png = None
+        with out:  # an exception appears in the output area, below the figure
+            update(**{name: widget.value for name, widget in controls.items()})
+            png = figure_png(fig)
+            image.value = png
+        return png
+
+    for widget in controls.values():
+        widget.observe(refresh, names="value")
+    box.image, box.fig, box.refresh = image, fig, refresh
     return box

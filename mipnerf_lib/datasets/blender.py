@@ -39,8 +39,17 @@ class Blender(Dataset):
         meta = read_blender_split(self.data_dir, self.split)
         factor = factor_of(config)
         images = []
+        channels = {}  # 3 or 4 -> the first file with that many channels
         for path in meta.image_paths:
             img = box_downsample(load_image(path), factor, name=str(path))
+            channels.setdefault(img.shape[-1], path)
+            if self.white_bkgd and len(channels) > 1:
+                raise DatasetError(
+                    f"{channels[3]}: an RGB image (no alpha) among RGBA ones (e.g. "
+                    f"{channels[4]}) in {meta.json_path}: with white_bkgd=True the RGBA "
+                    "images get a white background and this one would keep its own. Save "
+                    "it as RGBA, or set white_bkgd=False (CLI: --set white_bkgd=false)."
+                )
             if images and img.shape[:2] != images[0].shape[:2]:
                 raise DatasetError(
                     f"{path}: image size {img.shape[1]}x{img.shape[0]} (after factor {factor}) "

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mipnerf_lib.datasets import multiscale, synthetic_scene
 from mipnerf_lib.datasets.blender import Blender
+from mipnerf_lib.datasets.files import DatasetError, current_umask
 from mipnerf_lib.datasets.llff import LLFF
 from mipnerf_lib.datasets.loaders import LOADERS
 from mipnerf_lib.datasets.multicam import Multicam
@@ -66,9 +67,15 @@ def default_scene_dir(kind="blender", width=64, seed=0, cache_dir=None, **option
     path = root / f"synthetic_v{SCENE_VERSION}_{kind}_w{width}_seed{seed}{suffix}"
     if (path / last_file).is_file():
         return path
+    if root.exists() and not root.is_dir():
+        where = "MIPNERF_CACHE=" if os.environ.get("MIPNERF_CACHE") and cache_dir is None else ""
+        raise DatasetError(f"{where}{root} is a file, not a folder: it cannot hold the "
+                           "generated default scenes. Point MIPNERF_CACHE to a folder.")
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{path.name}-"))
     try:
+        # mkdtemp makes a 0700 folder; a shared cache must be readable by other users.
+        os.chmod(tmp, 0o777 & ~current_umask())
         if LOADERS[kind] is Blender:
             synthetic_scene.make_scene(tmp, width=width, seed=seed, **options)
         elif LOADERS[kind] is LLFF:

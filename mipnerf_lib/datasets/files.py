@@ -25,9 +25,13 @@ __all__ = [
     "load_image",
     "box_downsample",
     "as_matrix",
+    "as_number",
+    "check_rotation",
+    "ROTATION_TOL",
     "BlenderSplit",
     "read_blender_split",
     "atomic_write",
+    "current_umask",
 ]
 
 
@@ -96,6 +100,48 @@ def box_downsample(img, factor, name="image"):
     return np.mean(np.reshape(img, [h // factor, factor, w // factor, factor, -1]), (1, 3))
 
 
+#: How far the rotation part ``R`` of a camera matrix may be from a rotation: both
+#: ``max|R^T R - I|`` and ``|det R - 1|`` must stay below it. Real captures are orthonormal
+#: to ~1e-6 (the Blender lego poses: 1.3e-6 and 3.1e-7, float32-rounded numbers), so 1e-3
+#: leaves a 1000x margin for rounding while refusing a scale of 1.0005 or more (which
+#: changes ``R^T R`` by 2 * 0.0005), a shear, a singular or a mirrored (det -1) camera.
+ROTATION_TOL = 1e-3
+
+
+def as_number(value, where, integer=False):
+    """``value`` as a finite float (or int); booleans, strings and None are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise DatasetError(f"{where}: expected a number, got {value!r}.")
+    if not math.isfinite(float(value)):
+        raise DatasetError(f"{where}: expected a finite number, got {value!r}.")
+    if integer:
+        if float(value) != int(value):
+            raise DatasetError(f"{where}: expected an integer, got {value!r}.")
+        return int(value)
+    return float(value)
+
+
+def check_rotation(matrix, where, tol=ROTATION_TOL):
+    """Raise :class:`DatasetError` unless ``matrix[:3, :3]`` is a rotation (see
+    :data:`ROTATION_TOL`): orthonormal columns and determinant +1."""
+    r = np.asarray(matrix, np.float64)[:3, :3]
+    err = float(np.max(np.abs(r.T @ r - np.eye(3))))
+    det = float(np.linalg.det(r))
+    if err < tol and abs(det - 1.0) < tol:
+        return
+    if abs(det) < tol:
+        kind = "singular"
+    elif det < 0:
+        kind = "mirrored (determinant < 0)"
+    else:
+        kind = "scaled or sheared"
+    raise DatasetError(
+        f"{where}: the rotation part is not a rotation ({kind}: max|R^T R - I| = {err:.3g}, "
+        f"det R = {det:.6g}; a camera needs both within {tol:g} of 0 and 1). "
+        f"R = {np.round(r, 6).tolist()}."
+    )
+
+
 def as_matrix(value, where, shapes=((4, 4), (3, 4))):
     """``value`` as a finite float64 matrix of one of ``shapes``, else :class:`DatasetError`.
 
@@ -105,7 +151,10 @@ def as_matrix(value, where, shapes=((4, 4), (3, 4))):
       shapes: the accepted shapes, e.g. ``((4, 4), (3, 4))`` for a camera-to-world matrix.
     """
     try:
-        m = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "iuf":
+            raise TypeError(f"its entries are of type {raw.dtype}, not numbers")
+        m = raw.astype(np.float64)
     except (TypeError, ValueError) as e:
         raise DatasetError(f"{where}: not a numeric matrix ({e}).") from e
     if m.shape not in shapes:
@@ -150,10 +199,7 @@ def read_blender_split(data_dir, split):
     for key in ("camera_angle_x", "frames"):
         if key not in meta:
             raise DatasetError(f"{json_path}: missing key {key!r}.")
-    try:
-        angle = float(meta["camera_angle_x"])
-    except (TypeError, ValueError) as e:
-        raise DatasetError(f"{json_path}: camera_angle_x is not a number.") from e
+    angle = as_number(meta["camera_angle_x"], f"{json_path}: camera_angle_x")
     if not (math.isfinite(angle) and 0 < angle < math.pi):
         raise DatasetError(f"{json_path}: camera_angle_x must be in (0, pi) radians, got {angle}.")
     frames = meta["frames"]
@@ -165,7 +211,9 @@ def read_blender_split(data_dir, split):
         for key in ("file_path", "transform_matrix"):
             if not isinstance(frame, dict) or key not in frame:
                 raise DatasetError(f"{where}: missing key {key!r}.")
-        mats.append(as_matrix(frame["transform_matrix"], f"{where}.transform_matrix"))
+        mat = as_matrix(frame["transform_matrix"], f"{where}.transform_matrix")
+        check_rotation(mat, f"{where}.transform_matrix")
+        mats.append(mat)
         path = data_dir / (str(frame["file_path"]) + ".png")
         if not path.is_file() and (data_dir / str(frame["file_path"])).is_file():
             path = data_dir / str(frame["file_path"])
@@ -182,11 +230,15 @@ def atomic_write(path, write):
     """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``.
 
     ``file`` is opened in binary mode; on any error (or an interrupt) the temporary file is
-    removed and ``path`` is left as it was.
+    removed and ``path`` is left as it was. The file gets ordinary permissions (``0o666``
+    minus the umask), not ``mkstemp``'s 0600.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
+        # mkstemp creates 0600 files; give the file what open() would (0666 minus the umask),
+        # so that a shared dataset or cache can be read by other users.
+        os.chmod(tmp, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)
@@ -194,3 +246,10 @@ def atomic_write(path, write):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (read without changing it for longer than a call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -14,7 +14,7 @@ import numpy as np
 
 from mipnerf_lib import camera
 from mipnerf_lib.datasets.base import Dataset, factor_of, host_rays, on_cpu, option
-from mipnerf_lib.datasets.files import DatasetError, box_downsample, load_image
+from mipnerf_lib.datasets.files import DatasetError, box_downsample, check_rotation, load_image
 from mipnerf_lib.poses import pad_to_4x4, recenter_poses, spherify_poses, spiral_poses
 
 __all__ = ["LLFF"]
@@ -77,13 +77,25 @@ class LLFF(Dataset):
             )
         if not np.all(np.isfinite(poses_arr)):
             raise DatasetError(f"{pb_path}: contains non-finite values (NaN or inf).")
-        images = self._load_images(len(poses_arr), factor, pb_path)
-
         poses = poses_arr[:, :15].reshape(-1, 3, 5).astype(np.float64)
+        for i, pose in enumerate(poses):
+            check_rotation(pose[:, :3], f"{pb_path}: image {i}'s pose")
+        images, folder, files = self._load_images(len(poses_arr), factor, pb_path)
+
         bds = poses_arr[:, 15:].astype(np.float64)
         if np.any(bds <= 0):
             raise DatasetError(f"{pb_path}: near/far bounds must be positive.")
         h, w = images[0].shape[:2]
+        # The focal (and hwf's size) are at full resolution: the images read must be that
+        # size divided by the factor, else the focal is off by the size ratio.
+        full_h, full_w = poses[0, 0, 4], poses[0, 1, 4]
+        if abs(full_w / factor - w) > 1 or abs(full_h / factor - h) > 1:
+            raise DatasetError(
+                f"{files[0]}: the images of {folder} are {w}x{h}, but {pb_path} says the full "
+                f"resolution is {full_w:g}x{full_h:g}, i.e. {full_w / factor:g}x"
+                f"{full_h / factor:g} at factor {factor}: a stale or resized image folder "
+                f"would put the focal off by a factor {w * factor / full_w:.3g}. Regenerate "
+                f"{folder} from images/ (or delete it to downsample images/ here).")
         focal = poses[0, 2, 4] / factor
         # [down, right, back] -> [right, up, back].
         poses = np.concatenate([poses[:, :, 1:2], -poses[:, :, 0:1], poses[:, :, 2:4]], 2)
@@ -121,7 +133,8 @@ class LLFF(Dataset):
             folder, downsample = self.data_dir / "images", factor
         if not folder.is_dir():
             raise DatasetError(f"{folder}: image folder not found.")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXTS)
+        files = sorted(p for p in folder.iterdir()
+                       if p.suffix.lower() in _IMAGE_EXTS and p.is_file())
         if len(files) != n_poses:
             raise DatasetError(
                 f"{pb_path} has {n_poses} poses but {folder} has {len(files)} images."
@@ -132,7 +145,7 @@ class LLFF(Dataset):
             if images and img.shape != images[0].shape:
                 raise DatasetError(f"{f}: image size differs from {files[0]}.")
             images.append(np.ascontiguousarray(img, np.float32))
-        return images
+        return images, folder, files
 
     def _rays_from_poses(self, c2w):
         """Rays ``[..., H, W, C]`` of ``[..., 4, 4]`` cameras, in NDC unless spherified."""

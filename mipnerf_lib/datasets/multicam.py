@@ -13,7 +13,8 @@ import numpy as np
 
 from mipnerf_lib import camera
 from mipnerf_lib.datasets.base import Dataset, composite, host_rays, reject_render_path
-from mipnerf_lib.datasets.files import DatasetError, as_matrix, load_image, read_json
+from mipnerf_lib.datasets.files import (DatasetError, as_matrix, as_number, check_rotation,
+                                        load_image, read_json)
 from mipnerf_lib.poses import pad_to_4x4
 
 __all__ = ["Multicam"]
@@ -54,7 +55,7 @@ class Multicam(Dataset):
         n = len(meta["file_path"])
         if n == 0:
             raise DatasetError(f"{where}: the split is empty (no file_path).")
-        for key in _MULTICAM_KEYS + (("label",) if "label" in meta else ()):
+        for key in _MULTICAM_KEYS + tuple(k for k in ("label", "focal") if k in meta):
             if len(meta[key]) != n:
                 raise DatasetError(
                     f"{where}: {key!r} has {len(meta[key])} entries, 'file_path' has {n}."
@@ -62,19 +63,27 @@ class Multicam(Dataset):
         self._pix2cam = np.stack([
             as_matrix(m, f"{where}['pix2cam'][{i}]", ((3, 3),))
             for i, m in enumerate(meta["pix2cam"])
-        ]).astype(np.float32)
-        self.camtoworlds = pad_to_4x4(np.stack([
-            as_matrix(m, f"{where}['cam2world'][{i}]") for i, m in enumerate(meta["cam2world"])
-        ]))
+        ])
+        cams = []
+        for i, m in enumerate(meta["cam2world"]):
+            cams.append(as_matrix(m, f"{where}['cam2world'][{i}]"))
+            check_rotation(cams[-1], f"{where}['cam2world'][{i}]")
+        self.camtoworlds = pad_to_4x4(np.stack(cams))
         scalars = {}
-        for key in ("width", "height", "lossmult", "near", "far"):
-            values = np.asarray(meta[key], np.float64)
-            if values.shape != (n,) or not np.all(np.isfinite(values)):
-                raise DatasetError(f"{where}['{key}']: expected {n} finite numbers.")
-            scalars[key] = values
+        for key in ("width", "height", "lossmult", "near", "far") + (
+                ("focal",) if "focal" in meta else ()):
+            if not isinstance(meta[key], list):
+                raise DatasetError(f"{where}['{key}']: expected a list of {n} numbers.")
+            scalars[key] = np.array([as_number(v, f"{where}['{key}'][{i}]",
+                                               integer=key in ("width", "height"))
+                                     for i, v in enumerate(meta[key])], np.float64)
+        labels = [as_number(v, f"{where}['label'][{i}]", integer=True)
+                  for i, v in enumerate(meta.get("label", [0] * n))]
+        self._check_per_image(where, n, scalars, labels)
+        self._pix2cam = self._pix2cam.astype(np.float32)
         self.lossmults = scalars["lossmult"].astype(np.float32)
         self._near, self._far = scalars["near"], scalars["far"]
-        self.labels = np.asarray(meta.get("label", [0] * n), np.int64)
+        self.labels = np.asarray(labels, np.int64)
         self.focals = (1.0 / self._pix2cam[:, 0, 0]).astype(np.float32)
         images = []
         for i, fname in enumerate(meta["file_path"]):
@@ -88,6 +97,44 @@ class Multicam(Dataset):
                 )
             images.append(composite(img, self.white_bkgd))
         self._image_list = images
+
+    def _check_per_image(self, where, n, scalars, labels):
+        """Refuse metadata that would give NaN rays or a meaningless loss, naming the image."""
+        for i in range(n):
+            at = f"{where}, image {i}"
+            w, h = scalars["width"][i], scalars["height"][i]
+            if w < 1 or h < 1:
+                raise DatasetError(f"{at}: width x height = {w:g} x {h:g} must be positive.")
+            near, far = scalars["near"][i], scalars["far"][i]
+            if not 0 <= near < far:
+                raise DatasetError(f"{at}: near={near:g} and far={far:g} must satisfy "
+                                   "0 <= near < far.")
+            if not scalars["lossmult"][i] > 0:
+                raise DatasetError(f"{at}: lossmult={scalars['lossmult'][i]:g} must be > 0 "
+                                   "(the loss is a lossmult-weighted mean; the paper uses "
+                                   "4**level).")
+            if labels[i] < 0:
+                raise DatasetError(f"{at}: label={labels[i]} must be a level >= 0.")
+            p = self._pix2cam[i]
+            det = float(np.linalg.det(p))
+            if not abs(det) > 1e-12 or not abs(p[0, 0]) > 0 or not abs(p[1, 1]) > 0:
+                raise DatasetError(f"{at}: pix2cam {np.round(p, 6).tolist()} is singular "
+                                   f"(det {det:.3g}): it must be an inverse intrinsic matrix.")
+            focal = 1.0 / abs(p[0, 0])
+            cx, cy = -p[0, 2] / p[0, 0], p[1, 2] / -p[1, 1]
+            if not (0 <= cx <= w and 0 <= cy <= h):
+                raise DatasetError(
+                    f"{at}: pix2cam puts the principal point at ({cx:.4g}, {cy:.4g}), outside "
+                    f"the {w:g} x {h:g} image: pix2cam does not belong to this image size.")
+            if "focal" in scalars and abs(focal / scalars["focal"][i] - 1) > 1e-3:
+                raise DatasetError(
+                    f"{at}: pix2cam's focal 1/pix2cam[0][0] = {focal:.6g} differs from "
+                    f"focal={scalars['focal'][i]:.6g}.")
+        present = sorted(set(labels))
+        if present != list(range(len(present))):
+            raise DatasetError(
+                f"{where}['label']: the levels present are {present}; labels must be 0, 1, "
+                "..., L-1 without gaps (0 = full resolution).")
 
     def _image_rays(self, i):
         h, w = int(self.heights[i]), int(self.widths[i])

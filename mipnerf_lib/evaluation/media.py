@@ -106,8 +106,15 @@ def render_video(config, state, dataset, out_path: str, graphdef=None, n_frames:
     if graphdef is None:
         graphdef, _ = abstract_state(config)
     ext = os.path.splitext(out_path)[1].lower()
+    if os.path.isdir(out_path):
+        raise ValueError(f"Video path {out_path!r} is a folder; give a file path ending in "
+                         ".gif or .mp4.")
     if ext not in (".gif", ".mp4"):
         raise ValueError(f"Video path {out_path!r} must end in .gif or .mp4.")
+    if isinstance(n_frames, bool) or int(n_frames) != n_frames or n_frames < 1:
+        raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}.")
+    if isinstance(fps, bool) or not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps!r}.")
     if ext == ".mp4":
         try:
             import imageio_ffmpeg  # noqa: F401

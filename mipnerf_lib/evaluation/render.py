@@ -10,6 +10,10 @@ parameters replicated; only the finest level's ``(rgb, distance, acc)`` is kept.
 * :func:`make_render_fn` builds the ``render_fn(rng, rays)`` that ``render_image`` calls;
   its jitted function is cached per ``(graphdef, config, mesh)``.
 * :func:`render_rays` renders one image's rays ``[H, W, ...]`` to NumPy arrays.
+
+The results of every chunk stay on the devices until the whole image has been dispatched
+(one host wait per image), and chunks have a fixed shape, so one compilation serves every
+image size of a multiscale evaluation.
 """
 
 from __future__ import annotations
@@ -66,13 +70,17 @@ def make_render_fn(graphdef, config, params, mesh=None):
     params = replicate(params, mesh)
     jitted = _jitted_render(graphdef, config, mesh)
     sharding = data_sharding(mesh)
+    unused = {}  # the model never reads lossmult: one device constant per chunk size
 
     def render_fn(rng, rays):
         del rng
-        rays = jax.tree_util.tree_map(
-            lambda x: to_global(np.asarray(x, np.float32), sharding), rays
-        )
-        return jitted(params, rays)
+        n = rays.origins.shape[0]
+        if n not in unused:
+            unused[n] = to_global(np.ones((n, 1), np.float32), sharding)
+        fields = rays._replace(lossmult=None)
+        fields = jax.tree_util.tree_map(lambda x: to_global(np.asarray(x, np.float32), sharding),
+                                        fields)
+        return jitted(params, fields._replace(lossmult=unused[n]))
 
     return render_fn
 
@@ -98,6 +106,8 @@ def load_trained(train_dir: str, config=None, step: Optional[int] = None, mesh=N
 
     Raises:
       FileNotFoundError: no config or no checkpoint in ``train_dir``.
+      ConfigMismatchError: ``config`` describes another model than the checkpoint.
+      CheckpointError: no readable checkpoint (nothing is moved: this is read-only).
     """
     if config is None:
         saved = checkpoints.read_saved_config(train_dir)
@@ -109,7 +119,11 @@ def load_trained(train_dir: str, config=None, step: Optional[int] = None, mesh=N
         config = config_from_dict(saved, strict=False)
     graphdef, target = abstract_state(config)
     mesh = make_mesh() if mesh is None else mesh
-    restored = checkpoints.restore_checkpoint(train_dir, target, step=step, mesh=mesh)
+    # Read-only: nothing in train_dir is moved or written; a step a running trainer rotates
+    # away meanwhile is skipped; a config that describes another model than the checkpoint
+    # raises ConfigMismatchError naming the differing fields.
+    restored = checkpoints.restore_checkpoint(train_dir, target, step=step, mesh=mesh,
+                                              config=config)
     if restored is None:
         raise FileNotFoundError(
             f"No checkpoint in {checkpoints.checkpoint_dir(train_dir)}: train first "

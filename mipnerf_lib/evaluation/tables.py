@@ -2,10 +2,20 @@
 
 Vocabulary: a *results* dict is what :func:`evaluate` returns (and writes to
 ``metrics.json``): ``images`` (one record per test image: index, label, size, psnr,
-ssim), ``psnr``/``ssim`` (means over images) and, for multiscale data, ``per_scale``
-``{scale name: {'psnr', 'ssim', 'num_images'}}`` plus ``'Avg.'``, the mean of the
-per-scale means, in the layout of Table 1 of the paper (arXiv:2103.13415). A metric is
-``None`` where it is undefined (SSIM of an image smaller than its 11-pixel window).
+ssim, and lpips when an LPIPS function was given), ``psnr``/``ssim``/``lpips`` (means
+over images), ``avg_error`` (below) and, for multiscale data, ``per_scale``
+``{scale name: {'psnr', 'ssim', 'lpips', 'num_images'}}`` plus ``'Avg.'``, the arithmetic
+mean over the scales of each metric (what the paper's "Avg." is computed from). A metric
+is ``None`` where it is undefined (SSIM of an image smaller than its 11-pixel window,
+LPIPS without an LPIPS function).
+
+The paper's "Avg." column (Table 1 and 2 of arXiv:2103.13415; google/mipnerf
+``scripts/summarize.ipynb``) is *not* a mean PSNR: per-scale means over test views are
+averaged over scenes and then over the scales, giving ``psnr``, ``ssim`` and ``lpips``;
+then ``Avg. = geometric mean of (10**(-psnr/10), sqrt(1 - ssim), lpips)`` — lower is
+better. :func:`avg_error` computes it; without LPIPS (its pretrained weights are not
+part of this project) it is the geometric mean of the first two only and is labelled
+``"Avg. (no LPIPS)"``, a different number from the paper's.
 
 * :func:`evaluate` renders a test split and scores it.
 * :func:`format_table` prints one run's results; :func:`table1_rows`,
@@ -32,19 +42,51 @@ from mipnerf_lib.training import abstract_state
 
 __all__ = [
     "SCALE_NAMES",
+    "avg_error",
+    "average_over_scenes",
     "TABLE1_COLUMNS",
     "evaluate",
     "format_table",
     "table1_rows",
+    "table1_avg",
     "table1_markdown",
     "table1_html",
 ]
 
 #: Column names of the paper's Table 1, one per scale level (label 0 = full resolution).
 SCALE_NAMES = ("Full Res.", "1/2 Res.", "1/4 Res.", "1/8 Res.")
-#: The scale columns of Table 1, in order (:data:`SCALE_NAMES` plus the average).
+#: The keys of ``per_scale``: :data:`SCALE_NAMES` plus ``'Avg.'`` (the mean over scales).
 TABLE1_COLUMNS = SCALE_NAMES + ("Avg.",)
-_HIGHER_IS_BETTER = {"psnr": True, "ssim": True}
+_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False}
+#: Labels of the paper's average-error column, with and without LPIPS.
+AVG_LABEL, AVG_LABEL_NO_LPIPS = "Avg.", "Avg. (no LPIPS)"
+
+
+def avg_error(psnr, ssim, lpips=None):
+    """The paper's "Avg." error: the geometric mean of ``MSE = 10**(-psnr/10)``,
+    ``sqrt(1 - ssim)`` and ``lpips`` (google/mipnerf ``scripts/summarize.ipynb``).
+
+    ``psnr``, ``ssim`` and ``lpips`` are the already-averaged values (the MSE comes from the
+    mean PSNR, not from a mean MSE). With ``lpips=None`` the geometric mean is over the first
+    two only: report it as ``"Avg. (no LPIPS)"``. Returns ``None`` if ``psnr`` or ``ssim`` is.
+    """
+    if psnr is None or ssim is None:
+        return None
+    terms = [10.0 ** (-psnr / 10.0), np.sqrt(max(1.0 - ssim, 0.0))]
+    if lpips is not None:
+        terms.append(lpips)
+    terms = np.asarray(terms, np.float64)
+    if np.any(terms <= 0):
+        return 0.0
+    return float(np.exp(np.mean(np.log(terms))))
+
+
+def _avg_record(psnr, ssim, lpips):
+    """``{'value', 'label', 'metrics'}`` of the average error of these means."""
+    with_lpips = lpips is not None
+    return {"value": avg_error(psnr, ssim, lpips),
+            "label": AVG_LABEL if with_lpips else AVG_LABEL_NO_LPIPS,
+            "metrics": ["mse", "sqrt(1-ssim)"] + (["lpips"] if with_lpips else [])}
 _SSIM_WINDOW = 11  # compute_ssim's default filter_size
 
 
@@ -56,7 +98,7 @@ def _ssim_fn():
 
 def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Optional[int] = None,
              save_images: bool = True, mesh=None, step: Optional[int] = None,
-             verbose: bool = True) -> dict:
+             verbose: bool = True, lpips_fn=None) -> dict:
     """Render every test image, compute PSNR and SSIM, write ``metrics.json`` and PNGs.
 
     Args:
@@ -68,12 +110,16 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
         every ``config.test_render_interval``-th view; none if 0).
       graphdef: the model graph (default: built from ``config``).
       max_images: evaluate only the first N images.
+      lpips_fn: optional ``fn(rgb, gt) -> float`` on ``[H, W, 3]`` images in ``[0, 1]``
+        (e.g. :func:`mipnerf_lib.metrics.load_lpips`); without it LPIPS is reported as
+        absent (``None``) and the average error is the "no LPIPS" one.
 
     Returns:
       The dict written to ``metrics.json``: ``images`` (per image index, label, size,
-      psnr, ssim), ``psnr``/``ssim`` (means over images) and, when there are several
-      scale levels, ``per_scale`` ``{name: {'psnr', 'ssim'}}`` plus ``'Avg.'`` (the mean
-      of the per-scale means, as in Table 1).
+      psnr, ssim, lpips), ``psnr``/``ssim``/``lpips`` (means over images), ``avg_error``
+      (:func:`avg_error` of the means over scales, with its label) and, when there are
+      several scale levels, ``per_scale`` ``{name: {'psnr', 'ssim', 'lpips'}}`` plus
+      ``'Avg.'`` (the mean over the scales of each metric, and ``avg_error``).
     """
     params = getattr(state, "params", state)
     if graphdef is None:
@@ -101,6 +147,7 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
             # a small scene may be smaller): report None there and leave it out of means.
             rec["ssim"] = (float(_ssim_fn()(jnp.asarray(rgb), jnp.asarray(gt)))
                            if min(rgb.shape[:2]) >= _SSIM_WINDOW else None)
+            rec["lpips"] = None if lpips_fn is None else float(lpips_fn(rgb, gt))
         records.append(rec)
         if verbose and write:
             scores = ""
@@ -120,9 +167,11 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
     if scored:
         results["psnr"] = _mean([r["psnr"] for r in scored])
         results["ssim"] = _mean([r["ssim"] for r in scored])
+        results["lpips"] = _mean([r["lpips"] for r in scored])
         levels = sorted({r["label"] for r in scored})
         if len(levels) > 1:
             results["per_scale"] = _per_scale(scored, levels)
+        _add_avg_error(results)
     if write:
         with open(os.path.join(out_dir, "metrics.json"), "w") as f:
             json.dump(results, f, indent=2)
@@ -130,19 +179,66 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
 
 
 def _per_scale(scored, levels):
-    """``{scale name: {'psnr', 'ssim', 'num_images'}}`` of the scored records, plus ``'Avg.'``."""
+    """``{scale name: {'psnr', 'ssim', 'lpips', 'num_images'}}`` of the scored records,
+    plus ``'Avg.'`` (the mean over scales; see :func:`_add_avg_error`)."""
     per_scale = {}
     for level in levels:
         name = SCALE_NAMES[level] if level < len(SCALE_NAMES) else f"1/{2**level} Res."
         sel = [r for r in scored if r["label"] == level]
-        per_scale[name] = {"psnr": _mean([r["psnr"] for r in sel]),
-                           "ssim": _mean([r["ssim"] for r in sel]),
-                           "num_images": len(sel)}
-    per_scale["Avg."] = {
-        "psnr": _mean([v["psnr"] for v in per_scale.values()]),
-        "ssim": _mean([v["ssim"] for v in per_scale.values()]),
-    }
+        per_scale[name] = {m: _mean([r.get(m) for r in sel]) for m in _HIGHER_IS_BETTER}
+        per_scale[name]["num_images"] = len(sel)
     return per_scale
+
+
+def _add_avg_error(results):
+    """Set ``per_scale['Avg.']`` (means over the scales) and ``avg_error`` in place.
+
+    As the paper: the metrics are averaged over the scales first (each scale counts once,
+    whatever its number of pixels), then the MSE is taken from the mean PSNR. LPIPS enters
+    only if every scale has it. Single-scale results use their means over images."""
+    if "per_scale" in results:
+        scales = [v for k, v in results["per_scale"].items() if k != "Avg."]
+        means = {m: _mean([v.get(m) for v in scales]) for m in _HIGHER_IS_BETTER}
+        if any(v.get("lpips") is None for v in scales):
+            means["lpips"] = None
+        results["per_scale"]["Avg."] = dict(means)
+    else:
+        means = {m: results.get(m) for m in _HIGHER_IS_BETTER}
+    record = _avg_record(means["psnr"], means["ssim"], means["lpips"])
+    results["avg_error"] = record
+    if "per_scale" in results:
+        results["per_scale"]["Avg."]["avg_error"] = record["value"]
+    return results
+
+
+def average_over_scenes(results_list):
+    """Combine the results of several scenes the way the paper's Table 1 does: each
+    per-scale (or single-scale) metric is the arithmetic mean over the scenes, then the
+    mean over the scales and :func:`avg_error` are recomputed from those."""
+    results_list = list(results_list)
+    if not results_list:
+        raise ValueError("average_over_scenes needs at least one results dict.")
+    multiscale = ["per_scale" in r for r in results_list]
+    if any(multiscale) != all(multiscale):
+        raise ValueError("average_over_scenes: mix of multiscale and single-scale results.")
+    out = {"num_scenes": len(results_list)}
+    if all(multiscale):
+        names = [k for k in results_list[0]["per_scale"] if k != "Avg."]
+        for r in results_list[1:]:
+            if [k for k in r["per_scale"] if k != "Avg."] != names:
+                raise ValueError("average_over_scenes: the scenes have different scales.")
+        out["per_scale"] = {
+            name: {m: _mean_all([r["per_scale"][name].get(m) for r in results_list])
+                   for m in _HIGHER_IS_BETTER}
+            for name in names}
+    for m in _HIGHER_IS_BETTER:
+        out[m] = _mean_all([r.get(m) for r in results_list])
+    return _add_avg_error(out)
+
+
+def _mean_all(values):
+    """Mean of the values, or None if any is None (a scene without the metric)."""
+    return None if any(v is None for v in values) else float(np.mean(values))
 
 
 def _mean(values):
@@ -152,7 +248,7 @@ def _mean(values):
 
 
 # ----------------------------------------------------------------------------- formatting
-_FORMATS = {"psnr": "{:.2f}", "ssim": "{:.3f}"}
+_FORMATS = {"psnr": "{:.2f}", "ssim": "{:.3f}", "lpips": "{:.3f}", "avg": "{:.4f}"}
 
 
 def _cell(value, metric, bold=False, markup="md"):
@@ -172,17 +268,36 @@ def _markdown(header, rows):
     return "\n".join(lines)
 
 
+def _has_lpips(results):
+    return results.get("avg_error", {}).get("label") == AVG_LABEL
+
+
+def _avg_of(results, with_lpips):
+    """The average error of one run, with or without LPIPS (recomputed from the means)."""
+    means = results["per_scale"]["Avg."] if "per_scale" in results else results
+    return avg_error(means.get("psnr"), means.get("ssim"), means.get("lpips") if with_lpips else None)
+
+
 def format_table(results: dict) -> str:
-    """The metrics as a Markdown table (Table 1 layout for multiscale data)."""
+    """One run's metrics as a Markdown table: per scale (multiscale data) PSNR, SSIM and
+    LPIPS (a row only if measured), the mean over scales, and the paper's average error."""
+    if "psnr" not in results and "per_scale" not in results:
+        return f"Rendered {results.get('num_images', 0)} images (no ground truth)."
+    if "avg_error" not in results:
+        results = _add_avg_error(dict(results))
+    metrics = ["psnr", "ssim"] + (["lpips"] if _has_lpips(results) else [])
+    label = results["avg_error"]["label"]
+    avg = f"{label} (lower is better): {_cell(results['avg_error']['value'], 'avg')}"
+    if not _has_lpips(results):
+        avg += " (LPIPS not measured: no LPIPS function; the paper's Avg. includes it)"
     if "per_scale" in results:
-        names = list(results["per_scale"])
-        return _markdown(["Metric"] + names, [
-            [metric.upper()] + [_cell(results["per_scale"][k][metric], metric) for k in names]
-            for metric in ("psnr", "ssim")])
-    if "psnr" in results:
-        return _markdown(["Metric", "Value"], [["PSNR", _cell(results["psnr"], "psnr")],
-                                               ["SSIM", _cell(results["ssim"], "ssim")]])
-    return f"Rendered {results.get('num_images', 0)} images (no ground truth)."
+        names = [k for k in results["per_scale"] if k != "Avg."]
+        table = _markdown(["Metric"] + names + ["mean over scales"], [
+            [m.upper()] + [_cell(results["per_scale"][k].get(m), m) for k in names + ["Avg."]]
+            for m in metrics])
+    else:
+        table = _markdown(["Metric", "Value"], [[m.upper(), _cell(results.get(m), m)] for m in metrics])
+    return table + "\n\n" + avg
 
 
 def table1_rows(results_by_method, metric="psnr"):
@@ -191,11 +306,12 @@ def table1_rows(results_by_method, metric="psnr"):
     Args:
       results_by_method: ``{method name: evaluate() results}``; each must have
         ``per_scale`` (multiscale test data).
-      metric: ``'psnr'`` or ``'ssim'``.
+      metric: ``'psnr'``, ``'ssim'`` or ``'lpips'``.
 
     Returns:
-      ``{method name: [Full Res., 1/2 Res., 1/4 Res., 1/8 Res., Avg.]}`` (floats, or
-      ``None`` where the metric is undefined or the scale is missing).
+      ``{method name: [Full Res., 1/2 Res., 1/4 Res., 1/8 Res., mean over scales]}``
+      (floats, or ``None`` where the metric is undefined or the scale is missing). The
+      last value is the mean over the scales, not the paper's "Avg." (:func:`table1_avg`).
     """
     if metric not in _HIGHER_IS_BETTER:
         raise ValueError(f"metric must be one of {sorted(_HIGHER_IS_BETTER)}, got {metric!r}.")
@@ -207,59 +323,90 @@ def table1_rows(results_by_method, metric="psnr"):
                 "split (config.dataset_loader='multicam') to get the Table 1 layout."
             )
         per_scale = results["per_scale"]
+        if "Avg." not in per_scale:
+            per_scale = _add_avg_error(dict(results, per_scale=dict(per_scale)))["per_scale"]
         rows[name] = [per_scale.get(col, {}).get(metric) for col in TABLE1_COLUMNS]
     return rows
 
 
-def _best(rows, metric):
+def table1_avg(results_by_method):
+    """The paper's average-error column: ``({method: value}, label)``.
+
+    With LPIPS for every method the label is ``"Avg."`` (the paper's number); otherwise every
+    method's value is the geometric mean of MSE and sqrt(1 - SSIM) only, labelled
+    ``"Avg. (no LPIPS)"``, so that the column compares like with like."""
+    with_lpips = all(_has_lpips(r) or ("per_scale" in r and r["per_scale"].get("Avg.", {})
+                                       .get("lpips") is not None) for r in results_by_method.values())
+    values = {name: _avg_of(r if "per_scale" not in r or "Avg." in r["per_scale"]
+                            else _add_avg_error(dict(r, per_scale=dict(r["per_scale"]))), with_lpips)
+              for name, r in results_by_method.items()}
+    return values, (AVG_LABEL if with_lpips else AVG_LABEL_NO_LPIPS)
+
+
+def _best(rows, higher_is_better):
     """Index set ``{(method, column)}`` of the best value per column."""
     best = set()
-    for j in range(len(TABLE1_COLUMNS)):
+    width = len(next(iter(rows.values()))) if rows else 0
+    for j in range(width):
         vals = [(v[j], name) for name, v in rows.items() if v[j] is not None]
         if len(vals) < 2:
             continue
-        top = max(v for v, _ in vals) if _HIGHER_IS_BETTER[metric] else min(v for v, _ in vals)
+        top = max(v for v, _ in vals) if higher_is_better else min(v for v, _ in vals)
         best.update((name, j) for v, name in vals if v == top)
     return best
 
 
-def table1_markdown(results_by_method, metrics=("psnr", "ssim")):
+def _table1(results_by_method, metrics):
+    """Header groups, and per method the cells (value, format, bold) of Table 1."""
+    if metrics is None:
+        metrics = ("psnr", "ssim") + (("lpips",) if all(
+            r.get("per_scale", {}).get("Avg.", {}).get("lpips") is not None
+            for r in results_by_method.values()) else ())
+    per_metric = {m: {k: v[: len(SCALE_NAMES)] for k, v in table1_rows(results_by_method, m).items()}
+                  for m in metrics}
+    best = {m: _best(per_metric[m], _HIGHER_IS_BETTER[m]) for m in metrics}
+    avg, label = table1_avg(results_by_method)
+    avg_best = _best({k: [v] for k, v in avg.items()}, higher_is_better=False)
+    up, down = "\u2191", "\u2193"
+    groups = [(m.upper() + (up if _HIGHER_IS_BETTER[m] else down), list(SCALE_NAMES))
+              for m in metrics] + [(label + down, [""])]
+    body = {}
+    for name in results_by_method:
+        cells = [(v, m, (name, j) in best[m]) for m in metrics for j, v in enumerate(per_metric[m][name])]
+        body[name] = cells + [(avg[name], "avg", (name, 0) in avg_best)]
+    return groups, body
+
+
+def table1_markdown(results_by_method, metrics=None):
     """A Markdown table in the layout of Table 1: one row per method, per metric the four
-    scales and their average; the best value of each column in bold.
+    scales, then the paper's average error (labelled ``Avg. (no LPIPS)`` when LPIPS was not
+    measured for every method); the best value of each column in bold.
+
+    Args:
+      metrics: the per-scale metrics to show; default PSNR and SSIM, and LPIPS when every
+        method has it.
 
     Returns:
       The table as a string.
     """
-    header = ["Method"]
-    for metric in metrics:
-        arrow = "\u2191" if _HIGHER_IS_BETTER[metric] else "\u2193"
-        header += [f"{metric.upper()}{arrow} {col}" for col in TABLE1_COLUMNS]
-    per_metric = {m: table1_rows(results_by_method, m) for m in metrics}
-    best = {m: _best(per_metric[m], m) for m in metrics}
-    rows = []
-    for name in results_by_method:
-        cells = [name]
-        for m in metrics:
-            cells += [_cell(v, m, (name, j) in best[m], "md") for j, v in enumerate(per_metric[m][name])]
-        rows.append(cells)
+    groups, body = _table1(results_by_method, metrics)
+    header = ["Method"] + [f"{g} {c}".strip() for g, cols in groups for c in cols]
+    rows = [[name] + [_cell(v, f, b, "md") for v, f, b in cells] for name, cells in body.items()]
     return _markdown(header, rows)
 
 
-def table1_html(results_by_method, metrics=("psnr", "ssim")):
+def table1_html(results_by_method, metrics=None):
     """The same table as :func:`table1_markdown` in HTML, with the paper's grouped header
-    (a metric spanning its five scale columns)."""
-    per_metric = {m: table1_rows(results_by_method, m) for m in metrics}
-    best = {m: _best(per_metric[m], m) for m in metrics}
+    (a metric spanning its four scale columns)."""
+    groups, body = _table1(results_by_method, metrics)
     th = 'style="text-align:center;padding:2px 8px"'
     top = f"<tr><th {th}></th>" + "".join(
-        f'<th {th} colspan="{len(TABLE1_COLUMNS)}">{m.upper()} '
-        f'{"&uarr;" if _HIGHER_IS_BETTER[m] else "&darr;"}</th>' for m in metrics) + "</tr>"
+        f'<th {th} colspan="{len(cols)}">{g.replace(chr(0x2191), "&uarr;").replace(chr(0x2193), "&darr;")}</th>'
+        for g, cols in groups) + "</tr>"
     sub = f"<tr><th {th}>Method</th>" + "".join(
-        f"<th {th}>{c}</th>" for _ in metrics for c in TABLE1_COLUMNS) + "</tr>"
-    body = []
-    for name in results_by_method:
-        cells = "".join(
-            f"<td {th}>{_cell(v, m, (name, j) in best[m], 'html')}</td>"
-            for m in metrics for j, v in enumerate(per_metric[m][name]))
-        body.append(f"<tr><td {th}>{name}</td>{cells}</tr>")
-    return "<table>" + top + sub + "".join(body) + "</table>"
+        f"<th {th}>{c}</th>" for _, cols in groups for c in cols) + "</tr>"
+    rows = []
+    for name, cells in body.items():
+        tds = "".join(f"<td {th}>{_cell(v, f, b, 'html')}</td>" for v, f, b in cells)
+        rows.append(f"<tr><td {th}>{name}</td>{tds}</tr>")
+    return "<table>" + top + sub + "".join(rows) + "</table>"

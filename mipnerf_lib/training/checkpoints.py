@@ -10,11 +10,22 @@ Layout of a training directory::
         config/                  the Config as JSON
         data_state/              the data pipeline's position (JSON)
 
+      train.lock               held (``fcntl.flock``) by the one trainer of this folder
+
 Orbax writes a step into a temporary folder and renames it when complete, so a crash
 mid-save leaves a ``<step>.orbax-checkpoint-tmp-*`` folder that is never listed as a
-step. A step folder that is listed but cannot be read (truncated files, a half-copied
-folder) is skipped by :meth:`CheckpointManager.restore_latest`: it warns, moves the folder
-to ``train_dir/corrupt_checkpoints/`` (nothing is deleted) and restores the previous step.
+step. When a restore fails, the cause is told apart before anything is done about it:
+
+* a **config mismatch** (the checkpoint holds another model than the given config
+  describes: its arrays read fine without a target) raises :class:`ConfigMismatchError`
+  naming the fields that differ; nothing is moved, whoever asks.
+* a step folder that **vanished** meanwhile (a trainer rotated it away while ``eval``
+  read) is skipped: the next newest step is tried.
+* a step whose **bytes are unreadable** (truncated files, a half-copied folder) is skipped
+  with a warning; only a *writing* manager (the trainer's) moves it to
+  ``train_dir/corrupt_checkpoints/`` (nothing is deleted). Read-only users
+  (``read_only=True``: eval, render, :func:`restore_checkpoint`) never move, delete or
+  write anything.
 """
 
 from __future__ import annotations
@@ -32,11 +43,19 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+# The lock of a train_dir lives in run_dir; its names stay importable from here.
+from mipnerf_lib.training.run_dir import LOCK_FILE, TrainDirLock, TrainDirLockedError
+
 __all__ = [
     "CHECKPOINT_SUBDIR",
     "CORRUPT_SUBDIR",
+    "LOCK_FILE",
     "CheckpointError",
+    "CheckpointSaveError",
+    "ConfigMismatchError",
+    "TrainDirLockedError",
     "Restored",
+    "TrainDirLock",
     "CheckpointManager",
     "checkpoint_dir",
     "save_checkpoint",
@@ -51,6 +70,27 @@ CORRUPT_SUBDIR = "corrupt_checkpoints"
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be written or read; the message names the directory."""
+
+
+class CheckpointSaveError(CheckpointError):
+    """Writing a checkpoint failed (disk full, no permission...); the previous ones are kept."""
+
+
+class ConfigMismatchError(CheckpointError):
+    """The checkpoint holds a different model than the config describes (not corruption).
+
+    Attributes:
+      differences: ``{field: (checkpoint's value, config's value)}`` of the model fields
+        that differ (empty when only the array shapes tell).
+    """
+
+    def __init__(self, message, differences=None):
+        super().__init__(message)
+        self.differences = dict(differences or {})
+
+
+class _Vanished(Exception):
+    """The step folder disappeared (rotated away by a trainer) while it was read."""
 
 
 @dataclasses.dataclass
@@ -104,18 +144,25 @@ class CheckpointManager:
     the end); Orbax writes atomically and keeps the newest ``keep`` steps.
 
     Args:
-      train_dir: the run's folder (created if missing).
+      train_dir: the run's folder (created if missing, unless ``read_only``).
       keep: how many checkpoints to keep.
+      read_only: never create, move, delete or write anything (eval, render): an
+        unreadable step is only skipped, :meth:`save` is refused.
     """
 
-    def __init__(self, train_dir: str, keep: int = 3):
+    def __init__(self, train_dir: str, keep: int = 3, read_only: bool = False):
         if int(keep) != keep or keep < 1:
             raise ValueError(f"keep must be a positive integer, got {keep!r}.")
         self.train_dir = os.path.abspath(train_dir)
         self.directory = checkpoint_dir(train_dir)
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=int(keep), create=True, enable_async_checkpointing=False
-        )
+        self.read_only = bool(read_only)
+        if self.read_only:
+            options = ocp.CheckpointManagerOptions(
+                create=False, enable_async_checkpointing=False, read_only=True,
+                save_interval_steps=0)
+        else:
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=int(keep), create=True, enable_async_checkpointing=False)
         try:
             self._manager = ocp.CheckpointManager(self.directory, options=options)
         except Exception as e:  # noqa: BLE001 -- re-raised with the directory
@@ -142,6 +189,8 @@ class CheckpointManager:
           config: a ``Config`` (or dict), stored as JSON.
           data_state: JSON-serialisable data-pipeline state.
         """
+        if self.read_only:
+            raise CheckpointSaveError(f"{self.directory} was opened read-only; not saving.")
         step = int(step)
         if step in self.all_steps():
             return
@@ -160,17 +209,27 @@ class CheckpointManager:
             self._manager.save(step, args=ocp.args.Composite(**items), force=True)
             self._manager.wait_until_finished()
         except Exception as e:  # noqa: BLE001
-            raise CheckpointError(
-                f"Saving the checkpoint of step {step} to {self.directory} failed: {e}"
+            previous = [x for x in self.all_steps() if x != step]
+            kept = (f"the newest checkpoint on disk is step {previous[-1]}" if previous
+                    else "there is no earlier checkpoint")
+            raise CheckpointSaveError(
+                f"Saving the checkpoint of step {step} to {self.directory} failed "
+                f"({type(e).__name__}: {e}); {kept}."
             ) from e
 
-    def restore(self, step: int, target, mesh=None) -> Restored:
+    def restore(self, step: int, target, mesh=None, config=None) -> Restored:
         """Restore ``step`` into the structure of ``target`` (a pytree of arrays).
 
         With ``mesh`` the arrays are restored replicated over it; otherwise with the
         shardings of ``target``'s arrays (or onto the default device).
 
+        Args:
+          config: the ``Config`` that ``target`` was built from; when the restore fails its
+            model fields are compared with the checkpoint's, to tell a mismatch from damage.
+
         Raises:
+          ConfigMismatchError: the checkpoint holds another model than ``target`` (its arrays
+            are readable); the message names the differing fields.
           CheckpointError: the step is missing or unreadable (the message names the folder).
         """
         sharding = None
@@ -188,6 +247,11 @@ class CheckpointManager:
             # Force reading every array now, so truncated data fails here.
             jax.block_until_ready(state)
         except Exception as e:  # noqa: BLE001
+            if not os.path.isdir(folder):
+                raise _Vanished(folder) from e
+            self._raise_if_mismatch(step, target, config, e)
+            if not os.path.isdir(folder):  # deleted while it was read: not damage
+                raise _Vanished(folder) from e
             raise CheckpointError(
                 f"Cannot restore the checkpoint of step {step} from {folder}: "
                 f"{type(e).__name__}: {e}"
@@ -195,29 +259,111 @@ class CheckpointManager:
         data_state = out.get("data_state") or {}
         return Restored(int(step), state, out.get("config") or None, data_state.get("value"))
 
-    def restore_latest(self, target, mesh=None) -> Optional[Restored]:
+    def saved_config(self, step: int) -> Optional[dict]:
+        """The config stored with checkpoint ``step`` (``None`` if it cannot be read)."""
+        try:
+            out = self._manager.restore(int(step), args=ocp.args.Composite(
+                config=ocp.args.JsonRestore()))
+            return out.get("config") or None
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _raise_if_mismatch(self, step, target, config, error):
+        """After a failed restore: raise :class:`ConfigMismatchError` if the checkpoint
+        holds another model (model fields differ, or its arrays read fine on their own
+        but have other shapes than ``target``'s)."""
+        from mipnerf_lib.config import fields_of
+
+        folder = os.path.join(self.directory, str(step))
+        saved = self.saved_config(step)
+        differences = {}
+        if saved and config is not None:
+            current = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+            for k in fields_of("model"):
+                if k in saved and k in current and saved[k] != current[k]:
+                    differences[k] = (saved[k], current[k])
+        readable = False
+        shapes = ""
+        if not differences:
+            # Proof of damage: the arrays cannot be read even without a target.
+            try:
+                raw = self._manager.restore(int(step), args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore()))["state"]
+                jax.block_until_ready(raw)
+                readable = True
+                shapes = _first_shape_difference(raw, target)
+            except Exception:  # noqa: BLE001
+                readable = False
+        if not differences and not readable:
+            return
+        if differences:
+            what = "; ".join(f"{k}: {a!r} in the checkpoint, {b!r} in the config"
+                             for k, (a, b) in sorted(differences.items()))
+        else:
+            what = shapes or f"the parameter tree differs ({type(error).__name__}: {error})"
+        raise ConfigMismatchError(
+            f"The checkpoint of step {step} in {folder} holds a different model than the "
+            f"config describes ({what}). This is not damage: nothing was moved. Use the run's "
+            f"own config ({os.path.join(self.train_dir, 'config.json')}; eval and render use "
+            "it when no --config is given) or the same --set overrides, or train in a new "
+            "train_dir.", differences)
+
+    def restore_latest(self, target, mesh=None, config=None,
+                       set_aside: Optional[bool] = None) -> Optional[Restored]:
         """Restore the newest readable checkpoint; ``None`` when there is none.
 
-        Unreadable step folders are moved to ``train_dir/corrupt_checkpoints`` with a
-        warning and the previous step is tried. If every checkpoint is unreadable,
-        :class:`CheckpointError` is raised rather than silently starting from scratch.
+        A step folder that vanishes while it is read (a trainer rotating its checkpoints)
+        is skipped. An unreadable step is skipped with a warning and, only with
+        ``set_aside`` (default: unless ``read_only``), moved to
+        ``train_dir/corrupt_checkpoints``; the previous step is tried. A config mismatch
+        raises :class:`ConfigMismatchError` at once (older steps hold the same model).
+        If every checkpoint is unreadable, :class:`CheckpointError` is raised rather than
+        silently starting from scratch.
         """
-        steps = self.all_steps()
-        errors = []
-        for step in reversed(steps):
+        set_aside = (not self.read_only) if set_aside is None else bool(set_aside)
+        if self.read_only and set_aside:
+            raise ValueError("A read-only CheckpointManager cannot set checkpoints aside.")
+        tried, errors, moved = set(), [], []
+        for _ in range(100):  # new steps may appear while a trainer runs: look again
+            if not self.read_only:
+                self._manager.reload()
+            else:
+                self._reload_quietly()
+            steps = [s for s in self.all_steps() if s not in tried]
+            if not steps:
+                break
+            step = steps[-1]
+            tried.add(step)
             try:
-                return self.restore(step, target, mesh)
+                return self.restore(step, target, mesh, config)
+            except ConfigMismatchError:
+                raise
+            except _Vanished:
+                continue
             except CheckpointError as e:
                 errors.append(str(e))
-                warnings.warn(f"Skipping an unreadable checkpoint: {e}", stacklevel=2)
-                self._move_aside(step)
+                action = ("moved it to " + os.path.join(self.train_dir, CORRUPT_SUBDIR)
+                          if set_aside else "left it in place")
+                warnings.warn(f"Skipping an unreadable checkpoint ({action}): {e}",
+                              stacklevel=2)
+                if set_aside:
+                    self._move_aside(step)
+                    moved.append(step)
         if errors:
+            where = (f"they were moved to {os.path.join(self.train_dir, CORRUPT_SUBDIR)}"
+                     if moved else "nothing was moved")
             raise CheckpointError(
-                f"No readable checkpoint in {self.directory} (tried steps {steps[::-1]}); they "
-                f"were moved to {os.path.join(self.train_dir, CORRUPT_SUBDIR)}. To start "
-                "afresh use a new train_dir. Errors: " + " | ".join(errors)
+                f"No readable checkpoint in {self.directory} (tried steps "
+                f"{sorted(tried, reverse=True)}; {where}). To start afresh use a new "
+                "train_dir. Errors: " + " | ".join(errors)
             )
         return None
+
+    def _reload_quietly(self):
+        try:
+            self._manager.reload()
+        except Exception:  # noqa: BLE001 -- a folder rotated away mid-listing
+            pass
 
     def _move_aside(self, step: int) -> None:
         if jax.process_index() == 0:
@@ -242,19 +388,33 @@ def save_checkpoint(train_dir: str, state, step: int, config=None, data_state=No
         manager.close()
 
 
-def restore_checkpoint(train_dir: str, target, step: Optional[int] = None, mesh=None):
+def restore_checkpoint(train_dir: str, target, step: Optional[int] = None, mesh=None,
+                       config=None):
     """Restore ``step`` (default: the newest readable one) of ``train_dir`` into ``target``.
+
+    Read-only: nothing in ``train_dir`` is created, moved or deleted (an unreadable step is
+    skipped with a warning; a step rotated away meanwhile by a running trainer is skipped).
+    ``config`` (what ``target`` was built from) lets a mismatch name the differing fields.
 
     Returns:
       A :class:`Restored`, or ``None`` when ``train_dir`` holds no checkpoint.
     """
     if not os.path.isdir(checkpoint_dir(train_dir)):
         return None
-    manager = CheckpointManager(train_dir)
+    manager = CheckpointManager(train_dir, read_only=True)
     try:
         if step is None:
-            return manager.restore_latest(target, mesh)
-        return manager.restore(step, target, mesh)
+            return manager.restore_latest(target, mesh, config)
+        if int(step) not in manager.all_steps():
+            raise CheckpointError(
+                f"No checkpoint of step {step} in {manager.directory} (steps there: "
+                f"{manager.all_steps()}).")
+        try:
+            return manager.restore(step, target, mesh, config)
+        except _Vanished:
+            raise CheckpointError(
+                f"The checkpoint of step {step} in {manager.directory} was removed while it "
+                "was read (a trainer keeps only the newest keep_checkpoints).") from None
     finally:
         manager.close()
 
@@ -263,7 +423,7 @@ def latest_step(train_dir: str) -> Optional[int]:
     """The newest complete checkpoint step in ``train_dir`` (``None`` if there is none)."""
     if not os.path.isdir(checkpoint_dir(train_dir)):
         return None
-    manager = CheckpointManager(train_dir)
+    manager = CheckpointManager(train_dir, read_only=True)
     try:
         return manager.latest_step()
     finally:
@@ -271,9 +431,44 @@ def latest_step(train_dir: str) -> Optional[int]:
 
 
 def read_saved_config(train_dir: str) -> Optional[dict]:
-    """The ``config.json`` a run wrote into ``train_dir`` (``None`` if absent)."""
+    """The ``config.json`` a run wrote into ``train_dir`` (``None`` if absent).
+
+    Raises:
+      CheckpointError: the file is not valid JSON (the message names line and column).
+    """
     path = os.path.join(train_dir, "config.json")
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(
+            f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}. Fix the "
+            "file, or pass --config NAME (and the --set overrides the run was trained with)."
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: cannot read it ({e}).") from None
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{path}: expected a JSON object of Config fields.")
+    return values
+
+
+def _first_shape_difference(raw, target) -> str:
+    """Describe the first leaf whose shape differs between two trees (by key path)."""
+    def flat(tree):
+        if hasattr(tree, "_asdict"):
+            tree = tree._asdict()
+        leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+        return {jax.tree_util.keystr(p).replace("'", "").replace('"', ""): tuple(x.shape)
+                for p, x in leaves if hasattr(x, "shape")}
+
+    try:
+        a, b = flat(raw), flat(target)
+    except Exception:  # noqa: BLE001
+        return ""
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            return (f"array {k} has shape {a.get(k)} in the checkpoint, {b.get(k)} in the "
+                    "model of the config")
+    return ""

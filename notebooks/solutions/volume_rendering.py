@@ -14,7 +14,20 @@ def compositing_weights(density, t_vals, dirs):
 
 
 def blur_weights(weights, resample_padding):
-    """mip-NeRF's max-blur of the coarse weights (Eq. 18), plus padding."""
+    """mip-NeRF's max-blur of the coarse weights (Sec. 3.2), plus padding."""
     padded = np.concatenate([weights[..., :1], weights, weights[..., -1:]], axis=-1)
     maxed = np.maximum(padded[..., :-1], padded[..., 1:])
     return 0.5 * (maxed[..., :-1] + maxed[..., 1:]) + resample_padding
+
+
+def inverse_cdf(bins, weights, num_samples):
+    """Deterministic inverse-CDF sampling of the piecewise-constant PDF ``weights`` over ``bins``.
+
+    The CDF ``[0, cumsum(pdf)]`` has one entry per bin edge and is linear inside each bin, so
+    its inverse at evenly spaced ``u`` is a linear interpolation with the roles of ``x`` and
+    ``y`` exchanged.
+    """
+    pdf = weights / np.sum(weights, axis=-1, keepdims=True)
+    cdf = np.concatenate([np.zeros_like(pdf[..., :1]), np.minimum(1, np.cumsum(pdf, axis=-1))], -1)
+    u = np.linspace(0.0, 1.0 - np.finfo(np.float32).eps, num_samples)
+    return np.stack([np.interp(u, c, b) for c, b in zip(cdf, bins)])

@@ -222,10 +222,6 @@ def test_weights_mistakes(capsys):
     assert "expected" in out and "got" in out
 
 
-def test_weights_with_trailing_axis_are_accepted(capsys):
-    assert ex.check_compositing_weights(lambda den, t, d: render.compositing_weights(den, t, d)[..., None])
-
-
 def test_blur_mistakes(capsys):
     _fails_with(capsys, ex.check_blur_weights, lambda w, p: w + p, "only padded")
     _fails_with(capsys, ex.check_blur_weights, lambda w, p: render.blur_weights(w, 0.0), "add resample_padding")

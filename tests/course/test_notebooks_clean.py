@@ -1,5 +1,6 @@
 """The repository policy for notebooks: committed without outputs, runnable by nbval."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -8,9 +9,18 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 
 
+CORE = 8
+"""Notebooks 00-07 are the course's core; later ones (e.g. 08) extend it."""
+
+
 def test_the_course_has_all_eight_notebooks():
+    # 00..07 all present, and any further notebook continues the numbering without gaps or
+    # duplicates (00, 01, ..., NN), each named NN_snake_case.
     names = [p.stem[:2] for p in NOTEBOOKS]
-    assert names == [f"{i:02d}" for i in range(8)], names
+    assert len(names) >= CORE, names
+    assert names == [f"{i:02d}" for i in range(len(names))], names
+    for path in NOTEBOOKS:
+        assert re.fullmatch(r"\d\d_[a-z0-9]+(_[a-z0-9]+)*", path.stem), path.name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -152,6 +152,43 @@ def test_interactive_plot_calls_the_function_and_redraws_on_change():
     assert "mipnerf-output" in ui.out._dom_classes
 
 
+def test_interactive_figure_builds_once_and_updates_the_artists_in_place():
+    from mipnerf_lib.course import widgets
+
+    built, updates = [], []
+
+    def make_figure(level, size):
+        fig, ax = plots.new_figure(size=(2.0, 2.0))
+        image = ax.imshow(np.zeros((size, size)), vmin=0, vmax=1, extent=(0, 1, 1, 0))
+        built.append(fig)
+
+        def update(level, size):
+            updates.append((level, size))
+            image.set_data(np.full((size, size), level))
+
+        update(level, size)
+        return fig, update
+
+    ui = widgets.interactive_figure(
+        make_figure,
+        level=widgets.float_slider("level", 0.0, 0.0, 1.0),
+        size=widgets.int_slider("size", 4, 2, 8),
+    )
+    assert len(built) == 1 and ui.fig is built[0]
+    assert not plt.fignum_exists(ui.fig.number)  # the widget shows it, not %matplotlib inline
+    first = bytes(ui.image.value)
+    assert first.startswith(b"\x89PNG")
+    ui.controls["level"].value = 1.0
+    ui.controls["size"].value = 6  # another shape: the same figure still takes it
+    assert len(built) == 1 and updates[-2:] == [(1.0, 4), (1.0, 6)]
+    assert bytes(ui.image.value) != first
+    np.testing.assert_array_equal(ui.fig.axes[0].images[0].get_array(), np.ones((6, 6)))
+    assert "mipnerf-output" in ui.out._dom_classes and "mipnerf-interactive" in ui._dom_classes
+    assert "mipnerf-level" in ui.controls["level"]._dom_classes
+    with pytest.raises(ValueError, match="at least one control"):
+        widgets.interactive_figure(make_figure)
+
+
 def test_widget_builders_validate_their_ranges():
     from mipnerf_lib.course import widgets
 
@@ -164,3 +201,12 @@ def test_widget_builders_validate_their_ranges():
     assert widgets.css_class("Max degree (L)") == "mipnerf-max-degree-l"
     assert widgets.dropdown("shape", ["cone", "cylinder"]).value == "cone"
     assert widgets.float_slider("t0", 2.0, 1.0, 3.0).step == pytest.approx(0.02)
+
+
+def test_psnr_for_titles_is_the_library_psnr_of_the_mse():
+    a = np.zeros((4, 4, 3))
+    assert plots.psnr(a, np.full_like(a, 0.1)) == pytest.approx(20.0, rel=1e-6)  # mse 0.01
+    assert plots.psnr(a, a + np.array([0.0, 0.0, 0.3])) == pytest.approx(-10 * np.log10(0.03), rel=1e-6)
+    with pytest.raises(ValueError, match="one shape"):
+        plots.psnr(a, a[0])
+    assert set(plots.__all__) <= set(dir(plots))  # every exported name exists

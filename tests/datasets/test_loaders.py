@@ -213,7 +213,56 @@ BAD_BLENDER = {
     "corrupt image": (
         lambda d: (d / "val" / "r_0.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken"),
         r"val/r_0\.png: cannot read the image"),
+    # Camera matrices must be rotations (files.ROTATION_TOL = 1e-3) with det +1.
+    "scaled camera": (
+        lambda d: _edit_json(d / "transforms_val.json", _scale_rotation(1.01)),
+        r"frames\[1\]\.transform_matrix: the rotation part is not a rotation \(scaled or "
+        r"sheared: max\|R\^T R - I\| = 0\.0201, det R = 1\.01;"),
+    "mirrored camera": (
+        lambda d: _edit_json(d / "transforms_val.json", _scale_rotation(-1.0)),
+        r"frames\[1\]\.transform_matrix: the rotation part is not a rotation \(mirrored"),
+    "singular camera": (
+        lambda d: _edit_json(d / "transforms_val.json", _scale_rotation(0.0)),
+        r"frames\[1\]\.transform_matrix: the rotation part is not a rotation \(singular"),
+    "boolean camera_angle_x": (
+        lambda d: _edit_json(d / "transforms_val.json", lambda m: m.update(camera_angle_x=True)),
+        r"transforms_val\.json: camera_angle_x: expected a number, got True"),
+    "boolean matrix": (
+        lambda d: _edit_json(d / "transforms_val.json",
+                             _set_matrix(np.eye(4, dtype=bool).tolist())),
+        r"frames\[1\]\.transform_matrix: not a numeric matrix"),
+    "rgb among rgba": (
+        lambda d: Image.open(d / "val" / "r_1.png").convert("RGB").save(d / "val" / "r_1.png"),
+        r"val/r_1\.png: an RGB image \(no alpha\) among RGBA ones \(e\.g\. .*val/r_0\.png\)"),
 }
+
+
+def _scale_rotation(k):
+    """Scale the first rotation column of frame 1 by ``k`` (k=-1 mirrors, k=0 flattens)."""
+    def edit(meta):
+        m = np.array(meta["frames"][1]["transform_matrix"])
+        m[:3, 0] *= k
+        meta["frames"][1]["transform_matrix"] = m.tolist()
+    return edit
+
+
+def test_rgb_images_alone_or_without_white_bkgd_are_fine(blender_copy):
+    """An RGB image among RGBA ones is refused only where it matters (white_bkgd)."""
+    path = blender_copy / "val" / "r_1.png"
+    Image.open(path).convert("RGB").save(path)
+    ds = datasets.get_dataset("val", blender_copy, config(white_bkgd=False))
+    assert ds.images.shape[0] == 2
+
+
+def test_real_blender_poses_pass_the_rotation_check():
+    """The lego scene's poses (float32-rounded numbers) are rotations to ~1e-6."""
+    lego = Path("/work/shared/data/nerf_synthetic/lego")
+    if not lego.is_dir():
+        pytest.skip("no lego data here")
+    from mipnerf_lib.datasets.files import read_blender_split
+
+    for split in ("train", "val", "test"):
+        assert len(read_blender_split(lego, split).camtoworlds) > 0
 
 
 @pytest.mark.parametrize("case", sorted(BAD_BLENDER))
@@ -258,6 +307,41 @@ BAD_MULTICAM = {
         lambda d: _edit_json(d / "metadata.json",
                              lambda m: m["val"]["cam2world"].__setitem__(2, [[1.0, 2.0]])),
         r"metadata\.json: \['val'\]\['cam2world'\]\[2\]: expected a 4x4 or 3x4 matrix"),
+    "mirrored cam2world": (
+        lambda d: _edit_json(d / "metadata.json", lambda m: m["val"]["cam2world"].__setitem__(
+            2, (np.array(m["val"]["cam2world"][2]) * [[-1, 1, 1, 1]]).tolist())),
+        r"\['cam2world'\]\[2\]: the rotation part is not a rotation \(mirrored"),
+    "near >= far": (
+        lambda d: _edit_json(d / "metadata.json", lambda m: m["val"]["far"].__setitem__(1, 2.0)),
+        r"\['val'\], image 1: near=2 and far=2 must satisfy 0 <= near < far"),
+    "zero lossmult": (
+        lambda d: _edit_json(d / "metadata.json",
+                             lambda m: m["val"]["lossmult"].__setitem__(4, 0.0)),
+        r"\['val'\], image 4: lossmult=0 must be > 0"),
+    "label gap": (
+        lambda d: _edit_json(d / "metadata.json", lambda m: m["val"].update(
+            label=[0 if x == 0 else x + 4 for x in m["val"]["label"]])),
+        r"\['label'\]: the levels present are \[0, 5, 6\]; labels must be 0, 1"),
+    "fractional label": (
+        lambda d: _edit_json(d / "metadata.json", lambda m: m["val"]["label"].__setitem__(1, 0.5)),
+        r"\['label'\]\[1\]: expected an integer, got 0\.5"),
+    "singular pix2cam": (
+        lambda d: _edit_json(d / "metadata.json",
+                             lambda m: m["val"]["pix2cam"].__setitem__(
+                                 0, np.zeros((3, 3)).tolist())),
+        r"\['val'\], image 0: pix2cam .* is singular"),
+    "pix2cam of another size": (
+        lambda d: _edit_json(d / "metadata.json", lambda m: m["val"]["pix2cam"].__setitem__(
+            1, multiscale.pix2cam_list(m["val"]["focal"][1], 4 * m["val"]["width"][1],
+                                       4 * m["val"]["height"][1]))),
+        r"\['val'\], image 1: pix2cam puts the principal point at \(16, 16\), outside the 8 x 8"),
+    "pix2cam vs focal": (
+        lambda d: _edit_json(d / "metadata.json", lambda m: m["val"]["focal"].__setitem__(
+            0, 2 * m["val"]["focal"][0])),
+        r"\['val'\], image 0: pix2cam's focal .* differs from focal="),
+    "boolean width": (
+        lambda d: _edit_json(d / "metadata.json", lambda m: m["val"]["width"].__setitem__(0, True)),
+        r"\['val'\]\['width'\]\[0\]: expected a number, got True"),
 }
 
 
@@ -291,7 +375,26 @@ BAD_LLFF = {
     "no image folder": (
         lambda d: shutil.rmtree(d / "images"),
         r"images: image folder not found"),
+    "mirrored pose": (
+        lambda d: np.save(d / "poses_bounds.npy", _llff_mirror(np.load(d / "poses_bounds.npy"))),
+        r"poses_bounds\.npy: image 3's pose: the rotation part is not a rotation \(mirrored"),
+    "stale images_N": (
+        lambda d: shutil.copytree(d / "images", d / "images_2"),  # full size, not halved
+        r"image000\.png: the images of .*images_2 are 32x24, but .*poses_bounds\.npy says "
+        r"the full resolution is 32x24, i\.e\. 16x12 at factor 2"),
 }
+
+
+def _llff_mirror(rows):
+    rows = rows.copy()
+    rows[3, 0:15:5] *= -1  # the first rotation column of image 3
+    return rows
+
+
+def test_llff_folders_named_like_images_are_not_images(llff_copy):
+    (llff_copy / "images" / "thumbs.png").mkdir()
+    ds = datasets.get_dataset("train", llff_copy, llff_config())
+    assert ds.n_examples == 8
 
 
 @pytest.mark.parametrize("case", sorted(BAD_LLFF))
@@ -299,7 +402,8 @@ def test_bad_llff_input_raises_dataset_error(llff_copy, case):
     breaker, pattern = BAD_LLFF[case]
     breaker(llff_copy)
     with pytest.raises(DatasetError, match=pattern):
-        datasets.get_dataset("train", llff_copy, llff_config())
+        datasets.get_dataset("train", llff_copy, llff_config(factor=2 if "images_N" in case
+                                                             else 1))
 
 
 # ----------------------------------------------------------------------------- Multicam

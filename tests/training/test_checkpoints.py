@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import jax
@@ -76,10 +77,19 @@ def _largest_file(folder):
     return max(files, key=os.path.getsize)
 
 
+def _restore_as_trainer(train_dir, state, config=TINY):
+    manager = checkpoints.CheckpointManager(train_dir)
+    try:
+        return manager.restore_latest(state, config=config)
+    finally:
+        manager.close()
+
+
 @pytest.mark.parametrize("damage", ["truncated_data_file", "empty_step_folder"])
 def test_broken_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, state, damage):
     """Truncating the newest step's biggest array file (or a step folder with nothing in
-    it) makes restore_latest warn, move that folder aside and restore the step before."""
+    it): a read-only restore (eval, render) warns, restores the step before and leaves the
+    folder where it is; the trainer's manager moves it aside and restores the step before."""
     save_steps(str(tmp_path), state, [1, 2])
     ckpt_dir = checkpoints.checkpoint_dir(str(tmp_path))
     if damage == "truncated_data_file":
@@ -91,9 +101,16 @@ def test_broken_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, state
     else:
         os.makedirs(os.path.join(ckpt_dir, "3"))
         broken = 3
-    with pytest.warns(UserWarning, match=f"step {broken}"):
-        restored = checkpoints.restore_checkpoint(str(tmp_path), state)
     expected = 1 if damage == "truncated_data_file" else 2
+    before = sorted(os.listdir(ckpt_dir))
+    with pytest.warns(UserWarning, match=f"step {broken}.*left it in place|left it in place"):
+        restored = checkpoints.restore_checkpoint(str(tmp_path), state, config=TINY)
+    assert restored.step == expected
+    assert sorted(os.listdir(ckpt_dir)) == before
+    assert not os.path.exists(tmp_path / checkpoints.CORRUPT_SUBDIR)
+
+    with pytest.warns(UserWarning, match=f"step {broken}"):
+        restored = _restore_as_trainer(str(tmp_path), state)
     assert restored.step == expected
     assert_trees_equal(restored.state, scaled(state, expected))
     assert str(broken) not in os.listdir(ckpt_dir)
@@ -113,7 +130,69 @@ def test_no_readable_checkpoint_raises_naming_the_directory(tmp_path, state):
         with pytest.raises(checkpoints.CheckpointError) as e:
             checkpoints.restore_checkpoint(str(tmp_path), state)
     assert checkpoints.checkpoint_dir(str(tmp_path)) in str(e.value)
-    assert "new train_dir" in str(e.value)
+    assert "new train_dir" in str(e.value) and "nothing was moved" in str(e.value)
+    assert os.listdir(checkpoints.checkpoint_dir(str(tmp_path))) == ["1"]
+
+
+def test_a_different_model_is_a_mismatch_not_corruption(tmp_path, state):
+    """Restoring into a model of another width raises ConfigMismatchError naming the field
+    (whoever asks, the trainer too), and moves nothing."""
+    save_steps(str(tmp_path), state, [1, 2])
+    other = dataclasses.replace(TINY, net_width=TINY.net_width * 2)
+    _, target = training.abstract_state(other)
+    for restore in (lambda: checkpoints.restore_checkpoint(str(tmp_path), target, config=other),
+                    lambda: _restore_as_trainer(str(tmp_path), target, other)):
+        with pytest.raises(checkpoints.ConfigMismatchError) as e:
+            restore()
+        assert e.value.differences == {"net_width": (TINY.net_width, other.net_width)}
+        assert "net_width" in str(e.value) and "nothing was moved" in str(e.value)
+        assert sorted(os.listdir(checkpoints.checkpoint_dir(str(tmp_path)))) == ["1", "2"]
+    # Without a config to compare, the array shapes tell.
+    with pytest.raises(checkpoints.ConfigMismatchError, match="shape"):
+        checkpoints.restore_checkpoint(str(tmp_path), target)
+    assert not os.path.exists(tmp_path / checkpoints.CORRUPT_SUBDIR)
+
+
+def test_a_step_rotated_away_while_reading_falls_back_to_the_next_newest(tmp_path, state,
+                                                                         monkeypatch):
+    """A trainer deletes the newest step while eval reads it: eval restores the step
+    before, without a warning about corruption."""
+    save_steps(str(tmp_path), state, [1, 2])
+    real = checkpoints.CheckpointManager.restore
+    ckpt_dir = checkpoints.checkpoint_dir(str(tmp_path))
+
+    def restore(self, step, *args, **kwargs):
+        if step == 2:
+            import shutil
+
+            shutil.rmtree(os.path.join(ckpt_dir, "2"))
+        return real(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoints.CheckpointManager, "restore", restore)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        restored = checkpoints.restore_checkpoint(str(tmp_path), state, config=TINY)
+    assert restored.step == 1
+
+
+def test_lock_admits_one_holder_and_names_it(tmp_path):
+    lock = checkpoints.TrainDirLock(str(tmp_path)).acquire()
+    try:
+        with pytest.raises(checkpoints.TrainDirLockedError) as e:
+            checkpoints.TrainDirLock(str(tmp_path)).acquire()
+        assert f"pid {os.getpid()}" in str(e.value) and "started" in str(e.value)
+    finally:
+        lock.release()
+    checkpoints.TrainDirLock(str(tmp_path)).acquire().release()  # free again
+
+
+def test_malformed_config_json_names_line_and_column(tmp_path):
+    (tmp_path / "config.json").write_text('{"max_steps": 6,\n "lr_init": }')
+    with pytest.raises(checkpoints.CheckpointError, match=r"config.json: malformed JSON at "
+                       r"line 2, column 13"):
+        checkpoints.read_saved_config(str(tmp_path))
 
 
 def test_nan_parameters_are_never_saved(tmp_path, state):

@@ -24,14 +24,25 @@ grader                          the student writes                          note
 ``check_blur_weights``          ``fn(weights [B, S], resample_padding)``    05        :mod:`.rendering`
 ``check_multiscale_loss``       ``fn(rgb [B, 3], pixels [B, 3],             06        :mod:`.training`
                                 lossmult [B, 1]) -> scalar``
+``check_lift_gaussian``         ``fn(d [B, 3], t_mean, t_var, r_var         02        :mod:`.gaussians`
+                                [B, S]) -> (mean, cov [B, S, 3, 3])``
+``check_inverse_cdf``           ``fn(bins [B, N+1], weights [B, N],         05        :mod:`.rendering`
+                                num_samples) -> [B, num_samples]``
+``check_renderer``              ``fn(rays, field, num_samples) -> (rgb      05        :mod:`.renderer`
+                                [B, 3], weights [B, S])``
+``check_table1_average``        ``fn(psnr, ssim, lpips=None) -> float``     07        :mod:`.tables`
+``check_prediction``            a typed number for a question id            01-05     :mod:`.predictions`
 ==============================  ==========================================  ========  ==============
 """
 
 from mipnerf_lib.course.graders.encoding import check_expected_sin, check_integrated_pos_enc
-from mipnerf_lib.course.graders.gaussians import check_frustum_moments
+from mipnerf_lib.course.graders.gaussians import check_frustum_moments, check_lift_gaussian
 from mipnerf_lib.course.graders.mlp import check_mlp_parameter_count, count_mlp_parameters
 from mipnerf_lib.course.graders.rays import check_pix2cam, check_pixel_radii
-from mipnerf_lib.course.graders.rendering import check_blur_weights, check_compositing_weights
+from mipnerf_lib.course.graders.predictions import check_prediction
+from mipnerf_lib.course.graders.renderer import ToyField, check_renderer
+from mipnerf_lib.course.graders.rendering import check_blur_weights, check_compositing_weights, check_inverse_cdf
+from mipnerf_lib.course.graders.tables import check_table1_average
 from mipnerf_lib.course.graders.training import check_multiscale_loss
 
 __all__ = [
@@ -45,4 +56,10 @@ __all__ = [
     "check_compositing_weights",
     "check_blur_weights",
     "check_multiscale_loss",
+    "check_lift_gaussian",
+    "check_inverse_cdf",
+    "check_prediction",
+    "check_renderer",
+    "check_table1_average",
+    "ToyField",
 ]

@@ -4,7 +4,12 @@ A grader ``check_*(your_function) -> bool`` calls the student's function on fixe
 inputs, compares the answer with the library (the single source of truth), and prints either
 a success message or the *first* mismatch in plain words: which input, the expected and the
 received value, and a hint about the most likely mistake. It returns ``True`` or ``False``
-and never raises, so a notebook cell that runs a grader always finishes.
+and never raises, so a notebook cell that runs a grader always finishes: every exception
+from the student's code (also ``SystemExit`` from ``sys.exit()``/``exit()`` and
+``KeyboardInterrupt``) is caught and explained, each call of the student's function has a
+time limit (:data:`TIME_LIMIT` seconds; an endless loop is stopped), and answers are
+type-checked (``None``, strings, complex numbers, non-integer counts, tuples of the wrong
+length and arrays of the wrong shape are named as such).
 
 The pieces: :func:`_run` runs a grading body and prints the outcome; a body raises
 :class:`_Fail` with the message for the student; :func:`_call` calls the student's function
@@ -15,13 +20,21 @@ the library's reference functions, compiled once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
+import numbers
+import signal
+import threading
 import traceback
 
 import numpy as np
 
 _OK = "\u2705"
 _FAIL = "\u274c"
+
+TIME_LIMIT = 10.0
+"""Seconds one call of the student's function may take before the grader stops it."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -40,6 +53,8 @@ def _jitted(name):
         "pos_enc": (encoding.pos_enc, ("min_deg", "max_deg", "append_identity")),
         "volumetric_rendering": (rendering.volumetric_rendering, ("white_bkgd",)),
         "blur_weights": (sampling.blur_weights, ()),
+        "lift_gaussian": (gaussians.lift_gaussian, ("diag",)),
+        "sorted_piecewise_constant_pdf": (sampling.sorted_piecewise_constant_pdf, ("num_samples", "randomized")),
     }
     fn, static = table[name]
     return jax.jit(fn, static_argnames=static)
@@ -49,8 +64,50 @@ class _Fail(Exception):
     """A mismatch, with the message to show the student."""
 
 
+class _Timeout(BaseException):
+    """Raised in the student's code when :data:`TIME_LIMIT` is over (a ``BaseException``, so
+    that an ``except Exception`` in the student's code does not swallow it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Raise :class:`_Timeout` after ``seconds`` (a SIGALRM timer; only in the main thread of
+    a Unix process, where Jupyter runs cells; elsewhere no limit)."""
+    usable = (seconds and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise _Timeout()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _explain_base_exception(err):
+    """A plain-words message for a non-``Exception`` escaping the student's code."""
+    if isinstance(err, SystemExit):
+        return (f"Your function called sys.exit() (or exit()/quit()), code {err.code!r}: it ends "
+                "the program instead of returning. Return the value instead.")
+    if isinstance(err, KeyboardInterrupt):
+        return ("Your function was interrupted (KeyboardInterrupt), e.g. with the stop button: "
+                "the grader stopped. If it hung, look for a loop that never ends.")
+    if isinstance(err, _Timeout):
+        return (f"Your function ran for more than {TIME_LIMIT:g} s and the grader stopped it: "
+                "is there a loop that never ends?")
+    tb = traceback.format_exception_only(type(err), err)[-1].strip()
+    return f"Your function raised {tb}, which stops a program: return a value instead."
+
+
 def _run(title, body):
-    """Run a grading body; print the outcome; return True/False."""
+    """Run a grading body; print the outcome; return True/False. Never raises."""
     try:
         body()
     except _Fail as err:
@@ -60,29 +117,93 @@ def _run(title, body):
         tb = traceback.format_exception_only(type(err), err)[-1].strip()
         print(f"{_FAIL} {title}: not yet.\nThe grader could not use your answer: {tb}")
         return False
+    except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, ...
+        print(f"{_FAIL} {title}: not yet.\n{_explain_base_exception(err)}")
+        return False
     print(f"{_OK} {title}: all checks passed. Well done!")
     return True
 
 
-def _call(fn, *args):
+def _shape_of(x):
+    """The shape of an input for messages; a tuple of arrays (e.g. ``Rays``) lists its fields'."""
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return {name: _shape_of(v) for name, v in zip(x._fields, x)}
     try:
-        return fn(*args)
+        return np.shape(x)
+    except (TypeError, ValueError):
+        return type(x).__name__
+
+
+def _call(fn, *args):
+    """Call the student's function under :data:`TIME_LIMIT`; any error becomes a ``_Fail``."""
+    shapes = [_shape_of(a) for a in args]
+    try:
+        with _time_limit(TIME_LIMIT):
+            return fn(*args)
+    except _Fail:
+        raise
     except NotImplementedError:
         raise _Fail("Your function raised NotImplementedError: fill in its body first.") from None
     except Exception as err:  # noqa: BLE001 - report any student error in plain words
         tb = traceback.format_exception_only(type(err), err)[-1].strip()
         raise _Fail(
             f"Your function raised an error on valid inputs: {tb}\n"
-            f"Inputs had shapes {[np.shape(a) for a in args]}."
+            f"Inputs had shapes {shapes}."
         ) from None
+    except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, the time limit
+        raise _Fail(f"{_explain_base_exception(err)}\nInputs had shapes {shapes}.") from None
+
+
+def _not_numbers(x, what):
+    """A message if ``x`` is not an answer made of real numbers (None if it is)."""
+    if x is None:
+        return f"You returned None for {what}: did you forget the `return` statement?"
+    if isinstance(x, (str, bytes)):
+        return f"{what} should be numbers, got the string {x!r} (remove the quotes)."
+    if isinstance(x, (tuple, list)) and any(v is None for v in x):
+        return f"{what} contains None: did a helper forget to `return`?"
+    return None
+
+
+def _as_int(x, what):
+    """``x`` as an ``int``: a whole number (int, NumPy integer, or an integral float)."""
+    if isinstance(x, (str, bytes)):
+        raise _Fail(f"{what} should be a whole number (an integer), got the string {x!r} "
+                    "(remove the quotes).")
+    msg = _not_numbers(x, what)
+    if msg:
+        raise _Fail(msg)
+    if isinstance(x, (bool, np.bool_)):
+        raise _Fail(f"{what} should be a whole number, got the boolean {x}.")
+    if np.ndim(x) == 0 and hasattr(x, "dtype"):  # NumPy / JAX scalars and 0-d arrays
+        x = np.asarray(x).item()
+    if isinstance(x, numbers.Integral):
+        return int(x)
+    if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
+        raise _Fail(f"{what} should be a whole number, got the complex number {x}.")
+    if isinstance(x, numbers.Real):
+        if math.isfinite(x) and float(x).is_integer():
+            return int(x)
+        raise _Fail(f"{what} should be a whole number, got {x!r}: a count has no fractional part.")
+    raise _Fail(f"{what} should be a whole number, got {type(x).__name__}.")
 
 
 def _as_array(x, what):
+    """``x`` as a float64 array, or a ``_Fail`` that names what is wrong with it."""
+    msg = _not_numbers(x, what)
+    if msg:
+        raise _Fail(msg)
     try:
-        arr = np.asarray(x, dtype=np.float64)
+        arr = np.asarray(x)
     except Exception:  # noqa: BLE001
         raise _Fail(f"{what} should be an array of numbers, got {type(x).__name__}.") from None
-    return arr
+    if arr.dtype.kind == "c":
+        raise _Fail(f"{what} should be real numbers, got complex ones (dtype {arr.dtype}): "
+                    "take np.real, or look for a sqrt of a negative number.")
+    if arr.dtype.kind not in "fiu":
+        raise _Fail(f"{what} should be an array of numbers, got {type(x).__name__} "
+                    f"(dtype {arr.dtype}).")
+    return arr.astype(np.float64)
 
 
 def _fmt(v):
@@ -118,12 +239,24 @@ def _first_mismatch(name, got, expected, rtol, atol, describe_index, hint=""):
 
 
 def _matches(got, candidate, rtol=1e-4, atol=1e-6):
-    got = np.asarray(got, np.float64)
-    candidate = np.asarray(candidate, np.float64)
+    """Whether ``got`` equals ``candidate`` (a known mistake); False for non-numbers."""
+    try:
+        got = np.asarray(got, np.float64)
+        candidate = np.asarray(candidate, np.float64)
+    except (TypeError, ValueError):
+        return False
     return got.shape == candidate.shape and bool(np.all(np.isclose(got, candidate, rtol=rtol, atol=atol)))
 
 
 def _tuple_of(result, n, names):
-    if not isinstance(result, (tuple, list)) or len(result) != n:
-        raise _Fail(f"Return a tuple of {n} arrays ({', '.join(names)}), got {type(result).__name__}.")
+    """The ``n`` arrays of a tuple answer, checking it is a tuple of ``n`` numbers arrays."""
+    listed = ", ".join(names)
+    if result is None:
+        raise _Fail(f"You returned None: return a tuple of {n} arrays ({listed}). "
+                    "Did you forget the `return` statement?")
+    if not isinstance(result, (tuple, list)):
+        raise _Fail(f"Return a tuple of {n} arrays ({listed}), got one {type(result).__name__}.")
+    if len(result) != n:
+        raise _Fail(f"Return a tuple of {n} arrays ({listed}); yours has {len(result)} "
+                    f"item{'s' if len(result) != 1 else ''}.")
     return [_as_array(r, name) for r, name in zip(result, names)]

@@ -1,6 +1,9 @@
-"""Grader of notebook 02 (frustums as Gaussians): the moments of a conical frustum (Eq. 7).
+"""Graders of notebook 02 (frustums as Gaussians).
 
-``check_frustum_moments`` grades ``fn(t0, t1, base_radius) -> (t_mean, t_var, r_var)``.
+``check_frustum_moments`` grades ``fn(t0, t1, base_radius) -> (t_mean, t_var, r_var)``, the
+moments of a conical frustum (Eq. 7); ``check_lift_gaussian`` grades
+``fn(d, t_mean, t_var, r_var) -> (mean, cov)``, the lift of those moments to a 3D Gaussian
+(Eq. 8).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import numpy as np
 
 from mipnerf_lib.course.graders._harness import _call, _close, _Fail, _first_mismatch, _fmt, _jitted, _matches, _run, _tuple_of
 
-__all__ = ["check_frustum_moments"]
+__all__ = ["check_frustum_moments", "check_lift_gaussian"]
 
 
 def _frustum_case(rng, n, t_lo, t_hi, w_lo, w_hi):
@@ -78,3 +81,59 @@ def check_frustum_moments(fn, seed=0):
         compare(*_frustum_case(rng, 8, 2.0, 6.0, 1e-3, 1e-2), narrow=True)
 
     return _run("check_frustum_moments", body)
+
+
+def check_lift_gaussian(fn, seed=0):
+    """Grade ``fn(d, t_mean, t_var, r_var) -> (mean, cov)`` (Eq. 8, the full covariance).
+
+    ``d`` is ``[B, 3]`` (not unit length), ``t_mean``, ``t_var`` and ``r_var`` are ``[B, S]``;
+    ``mean`` is ``[B, S, 3]`` (relative to the ray origin: ``t_mean * d``) and ``cov``
+    ``[B, S, 3, 3]`` = ``t_var d d^T + r_var (I - d d^T / |d|^2)``. Compared with
+    ``gaussians.lift_gaussian(..., diag=False)``.
+    """
+    lift_gaussian = _jitted("lift_gaussian")
+    names = ("mean", "cov")
+
+    def body():
+        rng = np.random.default_rng(seed)
+        b, s = 4, 5
+        d = rng.normal(size=(b, 3))
+        d = (d / np.linalg.norm(d, axis=-1, keepdims=True) * rng.uniform(0.5, 2.0, (b, 1))).astype(np.float32)
+        t_mean = np.sort(rng.uniform(2.0, 6.0, (b, s)), -1).astype(np.float32)
+        t_var = rng.uniform(0.01, 0.1, (b, s)).astype(np.float32)
+        r_var = rng.uniform(1e-4, 1e-3, (b, s)).astype(np.float32)
+        expected = [np.asarray(e, np.float64) for e in lift_gaussian(d, t_mean, t_var, r_var, False)]
+        got = _tuple_of(_call(fn, d.copy(), t_mean.copy(), t_var.copy(), r_var.copy()), 2, names)
+        d64, tv, rv = d.astype(np.float64), t_var.astype(np.float64), r_var.astype(np.float64)
+        unit = d64 / np.linalg.norm(d64, axis=-1, keepdims=True)
+        outer = d64[:, None, :, None] * d64[:, None, None, :]  # [B, 1, 3, 3]
+        eye = np.eye(3)
+        if got[1].shape == expected[1].shape[:-1]:
+            raise _Fail(
+                f"cov has shape {got[1].shape}: that is the diagonal only. Return the full 3x3 "
+                f"covariance per sample, shape {expected[1].shape} (the diagonal is what the IPE uses; "
+                "gaussians.lift_gaussian(..., diag=True) gives it)."
+            )
+        if _matches(got[0], unit[:, None, :] * t_mean[..., None]):
+            raise _Fail("mean uses the unit direction: the mean is t_mean * d with d as given (not "
+                        "normalised), because t is measured in units of |d|.")
+        if _matches(got[1], tv[..., None, None] * outer + rv[..., None, None] * (eye - outer)):
+            raise _Fail("The perpendicular part must be I - d d^T / |d|^2: d is not unit length, so "
+                        "divide the outer product by |d|^2 to get the projection off the ray.")
+        if _matches(got[1], tv[..., None, None] * outer + rv[..., None, None] * eye):
+            raise _Fail("r_var multiplies the identity: remove the along-ray part, "
+                        "r_var * (I - d d^T / |d|^2), so r_var only spreads the Gaussian across the ray.")
+        proj = eye - outer / np.sum(d64**2, -1)[:, None, None, None]
+        if _matches(got[1], rv[..., None, None] * outer + tv[..., None, None] * proj):
+            raise _Fail("t_var and r_var are swapped: t_var goes with d d^T (along the ray), r_var "
+                        "with I - d d^T / |d|^2 (across it).")
+        for k, name in enumerate(names):
+
+            def where(idx):
+                return f"ray {idx[0]}, sample {idx[1]} (d = {_fmt(d[idx[0]])}, index {idx})"
+
+            hint = ("mean = t_mean[..., None] * d[:, None, :]" if k == 0 else
+                    "cov = t_var d d^T + r_var (I - d d^T / |d|^2), with d d^T the 3x3 outer product.")
+            _first_mismatch(name, got[k], expected[k], 1e-4, 1e-7, where, hint)
+
+    return _run("check_lift_gaussian", body)

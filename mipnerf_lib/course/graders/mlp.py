@@ -7,7 +7,7 @@ net_depth_condition, net_width_condition, skip_layer) -> int`` against
 
 from __future__ import annotations
 
-from mipnerf_lib.course.graders._harness import _call, _Fail, _run
+from mipnerf_lib.course.graders._harness import _as_int, _call, _Fail, _run
 
 __all__ = ["check_mlp_parameter_count", "count_mlp_parameters"]
 
@@ -76,10 +76,7 @@ def check_mlp_parameter_count(fn, count_fn=None):
         for cfg in _MLP_CONFIGS:
             expected = int(count_fn(**cfg))
             got = _call(fn, *[cfg[k] for k in _MLP_ARGS])
-            try:
-                got = int(got)
-            except Exception:  # noqa: BLE001
-                raise _Fail(f"Return an integer, got {type(got).__name__}.") from None
+            got = _as_int(got, "the parameter count")
             if got == expected:
                 continue
             diff = got - expected

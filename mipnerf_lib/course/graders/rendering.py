@@ -6,6 +6,8 @@ grader                          the student writes
 ``check_compositing_weights``   ``fn(density [B, S], t_vals [B, S+1],
                                 dirs [B, 3]) -> weights [B, S]``
 ``check_blur_weights``          ``fn(weights [B, S], resample_padding)``
+``check_inverse_cdf``           ``fn(bins [B, N+1], weights [B, N],
+                                num_samples) -> samples [B, num_samples]``
 ==============================  ==========================================
 """
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from mipnerf_lib.course.graders._harness import _as_array, _call, _Fail, _first_mismatch, _fmt, _jitted, _matches, _run
 
-__all__ = ["check_compositing_weights", "check_blur_weights"]
+__all__ = ["check_compositing_weights", "check_blur_weights", "check_inverse_cdf"]
 
 
 def _render_case(seed):
@@ -46,7 +48,8 @@ def check_compositing_weights(fn, seed=0):
         expected = np.asarray(volumetric_rendering(rgb, density[..., None], t_vals, dirs, False)[3], np.float64)
         got = _as_array(_call(fn, density.copy(), t_vals.copy(), dirs.copy()), "weights")
         if got.shape == density.shape + (1,):
-            got = got[..., 0]
+            raise _Fail(f"weights have shape {got.shape}, but they should have shape {density.shape} "
+                        "([B, S], like density): drop the trailing axis (e.g. weights[..., 0]).")
         d = density.astype(np.float64)
         delta = np.diff(t_vals.astype(np.float64), axis=-1)
         norm = np.linalg.norm(dirs.astype(np.float64), axis=-1, keepdims=True)
@@ -130,3 +133,61 @@ def check_blur_weights(fn, seed=0):
             )
 
     return _run("check_blur_weights", body)
+
+
+def check_inverse_cdf(fn, seed=0):
+    """Grade ``fn(bins, weights, num_samples) -> samples``: deterministic inverse-CDF sampling.
+
+    ``bins`` ``[B, N+1]`` are sorted edges, ``weights`` ``[B, N]`` positive (not normalised).
+    The answer is ``sampling.sorted_piecewise_constant_pdf(..., randomized=False)``: the CDF
+    ``[0, cumsum(w / sum(w)), 1]`` is linear inside each bin, and ``num_samples`` evenly spaced
+    ``u`` in ``[0, 1)`` (``np.linspace(0, 1 - eps, num_samples)``; 1 instead of ``1 - eps``
+    is accepted) are mapped through its inverse.
+    """
+    sample_pdf = _jitted("sorted_piecewise_constant_pdf")
+
+    def body():
+        import jax
+
+        rng = np.random.default_rng(seed)
+        b, n = 4, 12
+        bins = np.sort(rng.uniform(2.0, 6.0, (b, n + 1)), -1).astype(np.float32)
+        weights = (rng.uniform(0.05, 1.0, (b, n)) ** 3).astype(np.float32)
+        weights[1, 4:7] = 0.0  # an empty stretch: no sample may land inside it
+        weights[2] *= 7.0  # not normalised
+        for num_samples in (9, 32):
+            expected = np.asarray(sample_pdf(jax.random.PRNGKey(0), bins, weights, num_samples, False), np.float64)
+            got = _as_array(_call(fn, bins.copy(), weights.copy(), num_samples), "samples")
+            if got.shape == (b, num_samples + 1) or got.shape == (b, num_samples - 1):
+                raise _Fail(f"samples have shape {got.shape}: draw exactly num_samples = {num_samples} "
+                            f"values per ray, shape {(b, num_samples)}.")
+            w = weights.astype(np.float64)
+            pdf = w / w.sum(-1, keepdims=True)
+            u = np.linspace(0.0, 1.0, num_samples)
+            # Known mistakes, each computed the way a student would write it.
+            cdf_no_zero = np.cumsum(pdf, -1)
+            wrong = np.stack([np.interp(u, cdf_no_zero[i], bins[i, 1:]) for i in range(b)])
+            if _matches(got, wrong, 1e-3, 1e-4):
+                raise _Fail("The CDF must start with 0 at bins[..., 0]: cdf = [0, cumsum(pdf)] has "
+                            "N+1 entries, one per bin edge.")
+            unnormalised = np.concatenate([np.zeros((b, 1)), np.cumsum(w, -1)], -1)
+            wrong = np.stack([np.interp(u, unnormalised[i], bins[i]) for i in range(b)])
+            if got.shape == expected.shape and _matches(got[2], wrong[2], 1e-3, 1e-4):
+                raise _Fail("Normalise the weights first (pdf = w / sum(w)): the CDF must end at 1.")
+            cdf = np.concatenate([np.zeros((b, 1)), np.cumsum(pdf, -1)], -1)
+            idx = np.stack([np.clip(np.searchsorted(cdf[i], u, side="right") - 1, 0, n - 1) for i in range(b)])
+            left = np.take_along_axis(bins.astype(np.float64), idx, -1)
+            if _matches(got, left, 1e-3, 1e-4):
+                raise _Fail("Your samples sit on the bins' left edges: place each one linearly inside "
+                            "its bin, t = t_j + (u - cdf_j) / (cdf_{j+1} - cdf_j) * (t_{j+1} - t_j).")
+
+            def where(idx, num_samples=num_samples):
+                return f"ray {idx[0]}, sample {idx[1]} of {num_samples}"
+
+            _first_mismatch(
+                "samples", got, expected, 1e-4, 1e-4, where,
+                "cdf = [0, cumsum(w / sum(w))]; u = np.linspace(0, 1 - eps, num_samples); "
+                "samples = np.interp(u, cdf, bins) per ray (the CDF is piecewise linear).",
+            )
+
+    return _run("check_inverse_cdf", body)

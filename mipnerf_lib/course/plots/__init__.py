@@ -4,7 +4,8 @@
   camera pyramids (notebooks 00-02).
 * :mod:`.along_ray`: functions of ``t`` along a ray: weights as stairs, fence posts
   (notebooks 02, 05).
-* :mod:`.images`: depth and opacity colour maps, image grids, ``show_images``.
+* :mod:`.images`: depth and opacity colour maps, image grids, ``show_images``, ``psnr`` (for
+  titles in dB).
 
 Figures take their resolution and font sizes from :mod:`mipnerf_lib.course.style`
 (``DPI`` and ``new_figure`` are re-exported here for the notebooks).
@@ -26,7 +27,7 @@ from mipnerf_lib.course.plots.geometry import (
     plot_gaussians_3d,
     project_gaussians,
 )
-from mipnerf_lib.course.plots.images import acc_to_rgb, depth_to_rgb, image_grid, show_images
+from mipnerf_lib.course.plots.images import acc_to_rgb, depth_to_rgb, image_grid, psnr, show_images, upscale_nearest
 from mipnerf_lib.course.style import DPI, new_figure
 
 __all__ = ["DPI", "new_figure", *geometry.__all__, *along_ray.__all__, *images.__all__]

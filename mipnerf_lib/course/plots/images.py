@@ -17,7 +17,18 @@ import numpy as np
 from mipnerf_lib.course.style import DPI, SUPTITLE_SIZE, TITLE_SIZE
 from mipnerf_lib.evaluation.media import depth_to_color
 
-__all__ = ["depth_to_rgb", "acc_to_rgb", "image_grid", "show_images"]
+__all__ = ["depth_to_rgb", "acc_to_rgb", "image_grid", "upscale_nearest", "show_images", "psnr"]
+
+
+def psnr(image, reference):
+    """PSNR in dB of ``image`` against ``reference`` (values in ``[0, 1]``, any equal shapes),
+    for figure titles: :func:`mipnerf_lib.metrics.mse_to_psnr` of their mean squared error."""
+    from mipnerf_lib.metrics import mse_to_psnr
+
+    image, reference = np.asarray(image, np.float64), np.asarray(reference, np.float64)
+    if image.shape != reference.shape:
+        raise ValueError(f"psnr needs images of one shape, got {image.shape} and {reference.shape}.")
+    return float(mse_to_psnr(np.mean((image - reference) ** 2)))
 
 
 def depth_to_rgb(depth, acc=None, near=None, far=None, background=1.0):
@@ -90,31 +101,81 @@ def image_grid(images, ncols=None, pad=2, pad_value=1.0):
     return out
 
 
-def show_images(images, titles=None, ncols=None, size=2.4, dpi=DPI, suptitle=None, interpolation="nearest"):
-    """Show images side by side, one panel each, without axes.
+def upscale_nearest(img, factor):
+    """``img`` ``[H, W, ...]`` with every pixel repeated ``factor`` x ``factor`` times."""
+    factor = int(factor)
+    if factor < 1:
+        raise ValueError(f"factor must be a positive integer, got {factor}.")
+    img = np.asarray(img)
+    return np.repeat(np.repeat(img, factor, axis=0), factor, axis=1)
+
+
+def show_images(images, titles=None, ncols=None, size=2.4, dpi=DPI, suptitle=None,
+                interpolation="nearest", colorbars=None):
+    """Show images side by side, one panel each, without axes, pixels as squares.
+
+    Every image is enlarged by an integer factor with nearest-neighbour (a smaller level of
+    a pyramid by the ratio of sizes, when it divides), and each panel is laid out at a
+    whole number of screen pixels per image pixel, so no pixel is drawn wider than another.
 
     Args:
       images: list of ``[H, W]`` or ``[H, W, 3]`` images in ``[0, 1]`` (NumPy or JAX).
       titles: optional list of panel titles.
       ncols: panels per row (default: all in one row).
-      size: panel size in inches.
+      size: the largest panel side, in inches (rounded to whole pixels per image pixel).
       suptitle: optional figure title.
       interpolation: ``'nearest'`` shows pixels as squares (right for aliasing demos).
+      colorbars: optional ``{panel index: dict(label=..., cmap=..., vmin=..., vmax=...)}``:
+        that panel is a scalar ``[H, W]`` map (depth, error, difference) drawn with the
+        colour map and a labelled colour bar; ``vmin``/``vmax`` default to its range.
 
     Returns:
       The figure.
     """
-    images = list(images)
+    images = [np.asarray(im, np.float32) for im in images]
+    colorbars = dict(colorbars or {})
     ncols = len(images) if ncols is None else int(ncols)
     nrows = math.ceil(len(images) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), dpi=dpi, squeeze=False)
-    for i, ax in enumerate(axes.reshape(-1)):
+    h_max = max(im.shape[0] for im in images)
+    w_max = max(im.shape[1] for im in images)
+    shown = []
+    for im in images:  # enlarge smaller images by whole factors to the largest size
+        k = h_max // im.shape[0]
+        if k > 1 and h_max % im.shape[0] == 0 and w_max % im.shape[1] == 0 and w_max // im.shape[1] == k:
+            im = upscale_nearest(im, k)
+        shown.append(im)
+    scale = max(1, round(size * dpi / max(h_max, w_max)))  # screen pixels per image pixel
+    pw, ph = scale * w_max / dpi, scale * h_max / dpi
+    lines = max([1] + [str(t).count("\n") + 1 for t in (titles or [])])
+    title_h = lines * TITLE_SIZE * 1.45 / 72 if titles else 0.0
+    gap, cb_w = 0.12, 0.95
+    col_cb = [any(i in colorbars for i in range(c, len(images), ncols)) for c in range(ncols)]
+    col_w = [pw + (cb_w if has else 0.0) + gap for has in col_cb]
+    sup_h = SUPTITLE_SIZE * 1.6 / 72 * (str(suptitle).count("\n") + 1) if suptitle else 0.0
+    fig_w = sum(col_w) + gap
+    fig_h = nrows * (ph + title_h + gap) + gap + sup_h
+    fig = plt.figure(figsize=(fig_w, fig_h), dpi=dpi)
+    for i, im in enumerate(shown):
+        r, c = divmod(i, ncols)
+        x = gap + sum(col_w[:c])
+        y = fig_h - sup_h - (r + 1) * (ph + title_h + gap) + gap
+        ax = fig.add_axes([x / fig_w, y / fig_h, pw / fig_w, ph / fig_h])
         ax.axis("off")
-        if i < len(images):
-            ax.imshow(_as_rgb(images[i]), interpolation=interpolation, vmin=0.0, vmax=1.0)
-            if titles is not None and i < len(titles):
-                ax.set_title(titles[i], fontsize=TITLE_SIZE)
+        if i in colorbars:
+            spec = dict(colorbars[i])
+            if im.ndim == 3:
+                im = im[..., 0]
+            handle = ax.imshow(im, interpolation=interpolation, cmap=spec.get("cmap", "viridis"),
+                               vmin=spec.get("vmin", float(np.nanmin(im))),
+                               vmax=spec.get("vmax", float(np.nanmax(im))))
+            cax = fig.add_axes([(x + pw + 0.08) / fig_w, y / fig_h, 0.12 / fig_w, ph / fig_h])
+            bar = fig.colorbar(handle, cax=cax)
+            if spec.get("label"):
+                bar.set_label(spec["label"])
+        else:
+            ax.imshow(_as_rgb(im), interpolation=interpolation, vmin=0.0, vmax=1.0)
+        if titles is not None and i < len(titles):
+            ax.set_title(titles[i], fontsize=TITLE_SIZE)
     if suptitle:
-        fig.suptitle(suptitle, fontsize=SUPTITLE_SIZE)
-    fig.tight_layout()
+        fig.suptitle(suptitle, fontsize=SUPTITLE_SIZE, y=1 - 0.25 * sup_h / fig_h)
     return fig

@@ -1,0 +1,172 @@
+"""A camera you move around trained scenes: sliders in, one image per model out.
+
+:class:`SceneExplorer` renders one or more trained models (e.g. mip-NeRF and its NeRF
+ablation) from a camera on a sphere around the scene (:func:`mipnerf_lib.poses.spherical_pose`):
+azimuth, elevation, distance and resolution. It keeps answers fast on a CPU:
+
+* the field of view is fixed (the dataset's), so zooming out makes the scene *smaller in
+  pixels*, which is where NeRF aliases;
+* every render goes through :func:`mipnerf_lib.evaluation.render_rays` with a fixed chunk,
+  so each model is compiled once for every resolution;
+* renders are cached by camera (dragging back and forth costs nothing).
+
+:meth:`SceneExplorer.widget` returns the ipywidgets UI; :meth:`SceneExplorer.render` is the
+plain function behind it (a notebook calls it once so that nbval checks it).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+from mipnerf_lib import camera, poses
+from mipnerf_lib.evaluation import render_rays
+
+__all__ = ["SceneExplorer", "to_png", "upscale", "gif_bytes"]
+
+
+def gif_bytes(frames, fps=8, size=None) -> bytes:
+    """An animated GIF (looping) of ``frames [n, H, W, 3]`` in ``[0, 1]``, optionally upscaled
+    with nearest neighbour to about ``size`` pixels on its longer side."""
+    import imageio.v3 as iio
+
+    frames = np.clip(np.nan_to_num(np.asarray(frames, np.float32)), 0, 1)
+    if size is not None:
+        frames = np.stack([upscale(f, size) for f in frames])
+    return iio.imwrite("<bytes>", (frames * 255).astype(np.uint8), extension=".gif", duration=1000 / fps, loop=0)
+
+
+def upscale(img, size):
+    """Nearest-neighbour upscale of ``[h, w, 3]`` to about ``size`` pixels a side (integer factor)."""
+    img = np.asarray(img)
+    k = max(1, int(size) // max(img.shape[:2]))
+    return np.repeat(np.repeat(img, k, 0), k, 1)
+
+
+def to_png(img) -> bytes:
+    """PNG bytes of an image in ``[0, 1]``."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray((np.clip(np.nan_to_num(np.asarray(img, np.float32)), 0, 1) * 255).astype(np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+class SceneExplorer:
+    """Render trained models from a movable camera.
+
+    Args:
+      models: ``{name: (graphdef, config, params)}``, rendered side by side.
+      focal: the focal length (pixels) of the dataset's full-resolution images.
+      width: their width in pixels (the field of view is ``focal`` / ``width``).
+      scene_radius: the radius of a ball around the origin that contains the scene. Each ray
+        is sampled only inside that ball (its near and far bounds are where it enters and
+        leaves it; a ray that misses it gets an empty interval and shows the background):
+        a model knows nothing of the space its training cameras never saw, and from far
+        away that space would show up as ghosts (PE is periodic).
+      near_far: ``(near, far)`` fixed bounds for every ray instead (the dataset's, e.g.
+        ``(config.near, config.far)``): then a dataset camera gets exactly its test rays.
+      chunk: rays per render call (fixed, so each model compiles once).
+      cache_size: renders kept.
+    """
+
+    def __init__(self, models, focal, width, scene_radius=2.0, near_far=None, chunk=1024, cache_size=256):
+        if not models:
+            raise ValueError("SceneExplorer needs at least one model.")
+        self.models = dict(models)
+        self.fov_ratio = float(focal) / float(width)
+        self.scene_radius = float(scene_radius)
+        self.near_far = None if near_far is None else (float(near_far[0]), float(near_far[1]))
+        self.chunk = int(chunk)
+        self._cache = OrderedDict()
+        self._cache_size = int(cache_size)
+        self.last_seconds = 0.0
+
+    def rays(self, azimuth, elevation, distance, resolution):
+        """The ``Rays`` ``[resolution, resolution, ...]`` of the camera."""
+        c2w = poses.spherical_pose(azimuth, elevation, distance)
+        near, far = self.near_far or (0.0, 1.0)
+        r = camera.generate_rays(c2w.astype(np.float32), resolution, resolution, self.fov_ratio * resolution, near, far)
+        r = camera.Rays(*(np.asarray(x) for x in r))
+        if self.near_far is not None:
+            return r
+        # |o + t d|^2 = R^2  <=>  a t^2 + 2 b t + c = 0
+        o, d = r.origins.astype(np.float64), r.directions.astype(np.float64)
+        a, b = np.sum(d * d, -1, keepdims=True), np.sum(o * d, -1, keepdims=True)
+        c = np.sum(o * o, -1, keepdims=True) - self.scene_radius**2
+        disc = b * b - a * c
+        root = np.sqrt(np.maximum(disc, 0.0))
+        t0 = np.maximum((-b - root) / a, 0.05)
+        t1 = np.where(disc > 0, np.maximum((-b + root) / a, t0 + 1e-3), t0 + 1e-3)
+        return r._replace(near=t0.astype(np.float32), far=t1.astype(np.float32))
+
+    def render(self, azimuth=0.0, elevation=30.0, distance=4.0, resolution=32):
+        """``{name: rgb [resolution, resolution, 3]}``, from the cache when possible."""
+        key = (float(azimuth), float(elevation), float(distance), int(resolution))
+        t0 = time.perf_counter()
+        if key in self._cache:
+            self._cache.move_to_end(key)
+        else:
+            rays = self.rays(*key)
+            self._cache[key] = {name: np.asarray(render_rays(g, c, p, rays, chunk=self.chunk)[0])
+                                for name, (g, c, p) in self.models.items()}
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        self.last_seconds = time.perf_counter() - t0
+        return self._cache[key]
+
+    def orbit(self, elevation=30.0, distance=4.0, resolution=32, n_frames=24, start=-180.0):
+        """Frames ``[n_frames, H, W * n_models, 3]`` of a full circle of azimuths, the models
+        side by side (every frame is cached, so the widget then answers at once there)."""
+        frames = []
+        for az in start + np.arange(n_frames) * 360.0 / n_frames:
+            out = self.render(az, elevation, distance, resolution)
+            frames.append(np.concatenate([out[name] for name in self.models], 1))
+        return np.stack(frames)
+
+    def widget(self, azimuth=0.0, elevation=30.0, distance=4.0, resolution=32, display_size=224,
+               max_distance=12.0, resolutions=(16, 24, 32, 48, 64), azimuth_step=15.0):
+        """Sliders (azimuth, elevation, distance, resolution) and one image per model.
+
+        Every control has a CSS class ``mipnerf-<description>``, each image
+        ``mipnerf-explorer-image``, so a browser test can find them. Images are upscaled with
+        nearest neighbour to ``display_size`` pixels, so a low resolution shows its pixels.
+        """
+        import ipywidgets as W
+
+        from mipnerf_lib.course import widgets as cw
+
+        controls = {
+            "azimuth": cw.float_slider("azimuth", azimuth, -180.0, 180.0, azimuth_step),
+            "elevation": cw.float_slider("elevation", elevation, -10.0, 80.0, 5.0),
+            "distance": cw.float_slider("distance", distance, 2.5, max_distance, 0.25),
+            "resolution": cw.dropdown("resolution", list(resolutions), resolution),
+        }
+        images = {name: W.Image(format="png") for name in self.models}
+        captions = {name: W.HTML() for name in self.models}
+        status = W.HTML()
+        status.add_class("mipnerf-explorer-status")
+        for im in images.values():
+            im.add_class("mipnerf-explorer-image")
+
+        def update(_=None):
+            values = {k: c.value for k, c in controls.items()}
+            out = self.render(**values)
+            for name, rgb in out.items():
+                images[name].value = to_png(upscale(rgb, display_size))
+                captions[name].value = f"<b>{name}</b>"
+            status.value = (f"camera at azimuth {values['azimuth']:.0f}°, elevation {values['elevation']:.0f}°, "
+                            f"distance {values['distance']:.2f}; {values['resolution']}² px; "
+                            f"{1000 * self.last_seconds:.0f} ms")
+
+        for c in controls.values():
+            c.observe(update, names="value")
+        update()
+        panels = [W.VBox([captions[n], images[n]]) for n in self.models]
+        box = W.VBox([W.HBox(list(controls.values())[:2]), W.HBox(list(controls.values())[2:]), W.HBox(panels), status])
+        box.add_class("mipnerf-explorer")
+        box.controls, box.images, box.update = controls, images, update
+        return box

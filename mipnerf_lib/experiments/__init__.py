@@ -1,0 +1,1 @@
+"""Small, self-contained experiments the course runs on a CPU (no plotting here)."""

@@ -1,0 +1,8 @@
+"""Fast paths for GPUs. The plain layer-by-layer code in :mod:`mipnerf_lib.model` stays the
+reference that CPUs, CI and the parity tests use; each fast path computes the same function
+on the same parameters and is chosen by ``Config.mlp_impl`` (``'auto'``: on a GPU).
+
+- :mod:`~mipnerf_lib.kernels.mlp`: the MLP rewritten to move fewer bytes (split skip and
+  view matmuls, the bottleneck folded into the view layer, bias gradients as matmuls).
+  Plain JAX; any backend, any dtype; tested against the reference on CPU and on the GPU.
+"""

@@ -1,0 +1,105 @@
+"""The graders against hostile answers: wrong types, wrong shapes, exits, interrupts, hangs."""
+
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from mipnerf_lib.course import graders as ex
+from mipnerf_lib.course.graders import _harness
+from tests.course.grading import fails_with as _fails_with
+from tests.course.grading import load_solution as _load
+
+frustums = _load("frustums_as_gaussians")
+ipe = _load("integrated_positional_encoding")
+render = _load("volume_rendering")
+
+
+def _count_612740(**sizes):
+    return 612_740  # a cheap stand-in for the real MLP's count
+
+
+@pytest.mark.parametrize("answer, phrase", [
+    (612_740.9, "whole number, got 612740.9"),
+    (complex(612_740, 0), "complex number"),
+    ("612740", "the string '612740'"),
+    (None, "You returned None"),
+    (True, "boolean"),
+])
+def test_parameter_count_must_be_a_whole_number(capsys, answer, phrase):
+    _fails_with(capsys, lambda f: ex.check_mlp_parameter_count(f, _count_612740),
+                lambda *a: answer, phrase)
+
+
+@pytest.mark.parametrize("answer", [612_740, np.int64(612_740), 612_740.0, np.array(612_740)])
+def test_parameter_count_accepts_integers_of_any_kind(capsys, answer):
+    assert ex.check_mlp_parameter_count(lambda *a: answer, _count_612740) is True
+
+
+def test_none_and_short_tuples_are_named(capsys):
+    _fails_with(capsys, ex.check_expected_sin, lambda x, v: None, "You returned None", "`return`")
+    _fails_with(capsys, ex.check_blur_weights, lambda w, p: None, "You returned None")
+
+    def two_moments(t0, t1, r):
+        return frustums.frustum_moments(t0, t1, r)[:2]
+
+    _fails_with(capsys, ex.check_frustum_moments, two_moments, "tuple of 3 arrays", "yours has 2 items")
+    _fails_with(capsys, ex.check_expected_sin, lambda x, v: (None, v), "You returned None for mean")
+
+
+def test_weights_with_a_trailing_axis_are_rejected(capsys):
+    def with_axis(density, t_vals, dirs):
+        return render.compositing_weights(density, t_vals, dirs)[..., None]
+
+    _fails_with(capsys, ex.check_compositing_weights, with_axis, "should have shape", "trailing axis")
+    assert ex.check_compositing_weights(render.compositing_weights) is True
+
+
+def test_complex_and_string_arrays_are_rejected(capsys):
+    def complex_weights(density, t_vals, dirs):
+        return render.compositing_weights(density, t_vals, dirs).astype(np.complex128)
+
+    _fails_with(capsys, ex.check_compositing_weights, complex_weights, "complex")
+    _fails_with(capsys, ex.check_blur_weights, lambda w, p: "blurred", "the string 'blurred'")
+    _fails_with(capsys, ex.check_blur_weights, lambda w, p: np.array(["a"] * 3), "dtype <U1")
+
+
+def test_sys_exit_and_keyboard_interrupt_are_caught_and_explained(capsys):
+    def exits(*args):
+        sys.exit(3)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    def generator_exit(*args):
+        raise GeneratorExit
+
+    for checker in (ex.check_expected_sin, ex.check_frustum_moments, ex.check_blur_weights):
+        _fails_with(capsys, checker, exits, "sys.exit()", "code 3")
+        _fails_with(capsys, checker, interrupted, "KeyboardInterrupt")
+    _fails_with(capsys, ex.check_expected_sin, generator_exit, "GeneratorExit")
+    _fails_with(capsys, lambda f: ex.check_mlp_parameter_count(f, _count_612740), exits, "sys.exit()")
+
+
+def test_an_endless_loop_is_stopped_by_the_time_limit(capsys, monkeypatch):
+    monkeypatch.setattr(_harness, "TIME_LIMIT", 0.3)
+
+    def hangs(*args):
+        while True:
+            try:  # an `except Exception` in the student's code does not swallow the limit
+                time.sleep(0.01)
+            except Exception:  # noqa: BLE001
+                pass
+
+    start = time.perf_counter()
+    _fails_with(capsys, ex.check_expected_sin, hangs, "more than 0.3 s", "loop that never ends")
+    assert time.perf_counter() - start < 3.0
+    # The timer is switched off afterwards: a slow-but-finite correct answer still passes.
+    monkeypatch.setattr(_harness, "TIME_LIMIT", 5.0)
+
+    def slow_but_right(x, v):
+        time.sleep(0.4)
+        return ipe.expected_sin(x, v)
+
+    assert ex.check_expected_sin(slow_but_right) is True
