@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import time
@@ -135,6 +136,17 @@ def _all_finite(tree) -> bool:
     if not leaves:
         return True
     return bool(jax.device_get(jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))))
+
+
+class _NotReadOnlyNotice(logging.Filter):
+    """Orbax logs "Given directory is read only" for every read-only manager (eval, render,
+    each snapshot a notebook restores): that is what we asked for, not news."""
+
+    def filter(self, record):
+        return "Given directory is read only" not in record.getMessage()
+
+
+logging.getLogger("absl").addFilter(_NotReadOnlyNotice())
 
 
 class CheckpointManager:
