@@ -133,20 +133,8 @@ def interactive_plot(plot_fn, columns=2, **controls):
       An ``ipywidgets.VBox`` (display it as a cell's last expression). It has the
       attributes ``controls`` (the dict) and ``out`` (the ``Output``).
     """
-    if not controls:
-        raise ValueError("interactive_plot needs at least one control, e.g. x=float_slider('x', 1, 0, 2).")
-    for name, widget in controls.items():
-        if not isinstance(widget, W.ValueWidget):
-            raise ValueError(f"control {name!r} must be an ipywidgets value widget, got {type(widget).__name__}.")
-    out = W.interactive_output(plot_fn, controls)
-    out.add_class("mipnerf-output")
-    items = list(controls.values())
-    rows = [W.HBox(items[i : i + columns]) for i in range(0, len(items), columns)]
-    box = W.VBox(rows + [out])
-    box.add_class("mipnerf-interactive")
-    box.controls = controls
-    box.out = out
-    return box
+    out = W.interactive_output(plot_fn, controls) if _check_controls(controls) else None
+    return _controls_box(controls, columns, out)
 
 
 def figure_png(fig) -> bytes:
@@ -156,12 +144,18 @@ def figure_png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _controls_box(controls, columns, out):
+def _check_controls(controls) -> bool:
+    """Raise a ValueError unless ``controls`` is a non-empty dict of value widgets."""
     if not controls:
         raise ValueError("an interactive plot needs at least one control, e.g. x=float_slider('x', 1, 0, 2).")
     for name, widget in controls.items():
         if not isinstance(widget, W.ValueWidget):
             raise ValueError(f"control {name!r} must be an ipywidgets value widget, got {type(widget).__name__}.")
+    return True
+
+
+def _controls_box(controls, columns, out):
+    """The controls in rows of ``columns`` above the output area ``out``."""
     out.add_class("mipnerf-output")
     items = list(controls.values())
     rows = [W.HBox(items[i : i + columns]) for i in range(0, len(items), columns)]
@@ -190,6 +184,7 @@ def interactive_figure(make_figure, columns=2, **controls):
       update the figure from the controls' current values; it returns the PNG bytes). An
       exception raised by ``update`` is shown inside ``out``.
     """
+    _check_controls(controls)
     out = W.Output()
     box = _controls_box(controls, columns, out)
     values = {name: widget.value for name, widget in controls.items()}

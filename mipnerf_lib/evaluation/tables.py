@@ -1,6 +1,6 @@
-"""Metrics tables: test-set PSNR/SSIM per image and per scale, and Table 1 of the paper.
+"""Metrics tables: scores grouped per scale, the paper's "Avg." error, and Table 1 as text.
 
-Vocabulary: a *results* dict is what :func:`evaluate` returns (and writes to
+Vocabulary: a *results* dict is what :func:`~mipnerf_lib.evaluation.scoring.evaluate` returns (and writes to
 ``metrics.json``): ``images`` (one record per test image: index, label, size, psnr,
 ssim, and lpips when an LPIPS function was given), ``psnr``/``ssim``/``lpips`` (means
 over images), ``avg_error`` (below) and, for multiscale data, ``per_scale``
@@ -17,7 +17,8 @@ better. :func:`avg_error` computes it; without LPIPS (its pretrained weights are
 part of this project) it is the geometric mean of the first two only and is labelled
 ``"Avg. (no LPIPS)"``, a different number from the paper's.
 
-* :func:`evaluate` renders a test split and scores it.
+* :func:`per_scale_means` and :func:`add_avg_error` group scored images into a results dict
+  (:func:`~mipnerf_lib.evaluation.scoring.evaluate` renders and scores them).
 * :func:`format_table` prints one run's results; :func:`table1_rows`,
   :func:`table1_markdown` and :func:`table1_html` lay several methods side by side, the
   best value of each column in bold. Both Markdown tables share one cell formatter.
@@ -25,27 +26,16 @@ part of this project) it is the geometric mean of the first two only and is labe
 
 from __future__ import annotations
 
-import functools
-import json
-import os
-from typing import Optional
-
-import jax
-import jax.numpy as jnp
 import numpy as np
-
-from mipnerf_lib.evaluation.media import depth_to_color, save_png
-from mipnerf_lib.evaluation.render import make_render_fn
-from mipnerf_lib.metrics import compute_ssim, mse_to_psnr
-from mipnerf_lib.rendering import render_image
-from mipnerf_lib.training import abstract_state
 
 __all__ = [
     "SCALE_NAMES",
     "avg_error",
+    "add_avg_error",
+    "per_scale_means",
+    "mean_defined",
     "average_over_scenes",
     "TABLE1_COLUMNS",
-    "evaluate",
     "format_table",
     "table1_rows",
     "table1_avg",
@@ -87,110 +77,21 @@ def _avg_record(psnr, ssim, lpips):
     return {"value": avg_error(psnr, ssim, lpips),
             "label": AVG_LABEL if with_lpips else AVG_LABEL_NO_LPIPS,
             "metrics": ["mse", "sqrt(1-ssim)"] + (["lpips"] if with_lpips else [])}
-_SSIM_WINDOW = 11  # compute_ssim's default filter_size
 
 
-# ----------------------------------------------------------------------------- metrics
-@functools.lru_cache(maxsize=1)
-def _ssim_fn():
-    return jax.jit(functools.partial(compute_ssim, max_val=1.0))
-
-
-def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Optional[int] = None,
-             save_images: bool = True, mesh=None, step: Optional[int] = None,
-             verbose: bool = True, lpips_fn=None) -> dict:
-    """Render every test image, compute PSNR and SSIM, write ``metrics.json`` and PNGs.
-
-    Args:
-      config: the run's ``Config``.
-      state: a ``TrainState`` (or its ``params``).
-      dataset: a test split (``datasets.get_dataset('test', ...)``); iterating it yields
-        ``{'pixels', 'rays'}`` per image; ``dataset.labels`` gives the scale level.
-      out_dir: where ``metrics.json`` and ``color_/distance_/acc_NNN.png`` go (images of
-        every ``config.test_render_interval``-th view; none if 0).
-      graphdef: the model graph (default: built from ``config``).
-      max_images: evaluate only the first N images.
-      lpips_fn: optional ``fn(rgb, gt) -> float`` on ``[H, W, 3]`` images in ``[0, 1]``
-        (e.g. :func:`mipnerf_lib.metrics.load_lpips`); without it LPIPS is reported as
-        absent (``None``) and the average error is the "no LPIPS" one.
-
-    Returns:
-      The dict written to ``metrics.json``: ``images`` (per image index, label, size,
-      psnr, ssim, lpips), ``psnr``/``ssim``/``lpips`` (means over images), ``avg_error``
-      (:func:`avg_error` of the means over scales, with its label) and, when there are
-      several scale levels, ``per_scale`` ``{name: {'psnr', 'ssim', 'lpips'}}`` plus
-      ``'Avg.'`` (the mean over the scales of each metric, and ``avg_error``).
-    """
-    params = getattr(state, "params", state)
-    if graphdef is None:
-        graphdef, _ = abstract_state(config)
-    if step is None and hasattr(state, "step"):
-        step = int(jax.device_get(state.step))
-    render_fn = make_render_fn(graphdef, config, params, mesh)
-    write = jax.process_index() == 0
-    if write:
-        os.makedirs(out_dir, exist_ok=True)
-    labels = getattr(dataset, "labels", None)
-    labels = np.zeros(0, np.int64) if labels is None else np.asarray(labels)
-    records = []
-    n = getattr(dataset, "size", None)
-    for idx, item in enumerate(iter(dataset)):
-        if max_images is not None and idx >= max_images:
-            break
-        rgb, distance, acc = render_image(render_fn, item["rays"], None, config.chunk)
-        rec = {"index": idx, "label": int(labels[idx]) if idx < len(labels) else 0,
-               "height": int(rgb.shape[0]), "width": int(rgb.shape[1])}
-        if "pixels" in item:
-            gt = np.asarray(item["pixels"], np.float32)[..., :3]
-            rec["psnr"] = float(mse_to_psnr(np.mean((rgb - gt) ** 2)))
-            # SSIM's 11-tap window needs images of at least 11x11 pixels (the 1/8 scale of
-            # a small scene may be smaller): report None there and leave it out of means.
-            rec["ssim"] = (float(_ssim_fn()(jnp.asarray(rgb), jnp.asarray(gt)))
-                           if min(rgb.shape[:2]) >= _SSIM_WINDOW else None)
-            rec["lpips"] = None if lpips_fn is None else float(lpips_fn(rgb, gt))
-        records.append(rec)
-        if verbose and write:
-            scores = ""
-            if "psnr" in rec:
-                ssim = "n/a" if rec["ssim"] is None else f"{rec['ssim']:.4f}"
-                scores = f"PSNR={rec['psnr']:.3f} SSIM={ssim}"
-            print(f"Evaluated {idx + 1}/{n if n is not None else '?'} "
-                  f"({rec['width']}x{rec['height']}, level {rec['label']}) {scores}", flush=True)
-        interval = config.test_render_interval
-        if write and save_images and interval > 0 and idx % interval == 0:
-            save_png(rgb, os.path.join(out_dir, f"color_{idx:03d}.png"))
-            save_png(depth_to_color(distance, acc),
-                     os.path.join(out_dir, f"distance_{idx:03d}.png"))
-            save_png(acc, os.path.join(out_dir, f"acc_{idx:03d}.png"))
-    results = {"step": step, "num_images": len(records), "images": records}
-    scored = [r for r in records if "psnr" in r]
-    if scored:
-        results["psnr"] = _mean([r["psnr"] for r in scored])
-        results["ssim"] = _mean([r["ssim"] for r in scored])
-        results["lpips"] = _mean([r["lpips"] for r in scored])
-        levels = sorted({r["label"] for r in scored})
-        if len(levels) > 1:
-            results["per_scale"] = _per_scale(scored, levels)
-        _add_avg_error(results)
-    if write:
-        with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-            json.dump(results, f, indent=2)
-    return results
-
-
-def _per_scale(scored, levels):
+def per_scale_means(scored, levels):
     """``{scale name: {'psnr', 'ssim', 'lpips', 'num_images'}}`` of the scored records,
-    plus ``'Avg.'`` (the mean over scales; see :func:`_add_avg_error`)."""
+    plus ``'Avg.'`` (the mean over scales; see :func:`add_avg_error`)."""
     per_scale = {}
     for level in levels:
         name = SCALE_NAMES[level] if level < len(SCALE_NAMES) else f"1/{2**level} Res."
         sel = [r for r in scored if r["label"] == level]
-        per_scale[name] = {m: _mean([r.get(m) for r in sel]) for m in _HIGHER_IS_BETTER}
+        per_scale[name] = {m: mean_defined([r.get(m) for r in sel]) for m in _HIGHER_IS_BETTER}
         per_scale[name]["num_images"] = len(sel)
     return per_scale
 
 
-def _add_avg_error(results):
+def add_avg_error(results):
     """Set ``per_scale['Avg.']`` (means over the scales) and ``avg_error`` in place.
 
     As the paper: the metrics are averaged over the scales first (each scale counts once,
@@ -198,7 +99,7 @@ def _add_avg_error(results):
     only if every scale has it. Single-scale results use their means over images."""
     if "per_scale" in results:
         scales = [v for k, v in results["per_scale"].items() if k != "Avg."]
-        means = {m: _mean([v.get(m) for v in scales]) for m in _HIGHER_IS_BETTER}
+        means = {m: mean_defined([v.get(m) for v in scales]) for m in _HIGHER_IS_BETTER}
         if any(v.get("lpips") is None for v in scales):
             means["lpips"] = None
         results["per_scale"]["Avg."] = dict(means)
@@ -233,7 +134,7 @@ def average_over_scenes(results_list):
             for name in names}
     for m in _HIGHER_IS_BETTER:
         out[m] = _mean_all([r.get(m) for r in results_list])
-    return _add_avg_error(out)
+    return add_avg_error(out)
 
 
 def _mean_all(values):
@@ -241,7 +142,7 @@ def _mean_all(values):
     return None if any(v is None for v in values) else float(np.mean(values))
 
 
-def _mean(values):
+def mean_defined(values):
     """Mean of the values that are not None (None if there are none)."""
     values = [v for v in values if v is not None]
     return float(np.mean(values)) if values else None
@@ -284,7 +185,7 @@ def format_table(results: dict) -> str:
     if "psnr" not in results and "per_scale" not in results:
         return f"Rendered {results.get('num_images', 0)} images (no ground truth)."
     if "avg_error" not in results:
-        results = _add_avg_error(dict(results))
+        results = add_avg_error(dict(results))
     metrics = ["psnr", "ssim"] + (["lpips"] if _has_lpips(results) else [])
     label = results["avg_error"]["label"]
     avg = f"{label} (lower is better): {_cell(results['avg_error']['value'], 'avg')}"
@@ -324,7 +225,7 @@ def table1_rows(results_by_method, metric="psnr"):
             )
         per_scale = results["per_scale"]
         if "Avg." not in per_scale:
-            per_scale = _add_avg_error(dict(results, per_scale=dict(per_scale)))["per_scale"]
+            per_scale = add_avg_error(dict(results, per_scale=dict(per_scale)))["per_scale"]
         rows[name] = [per_scale.get(col, {}).get(metric) for col in TABLE1_COLUMNS]
     return rows
 
@@ -338,7 +239,7 @@ def table1_avg(results_by_method):
     with_lpips = all(_has_lpips(r) or ("per_scale" in r and r["per_scale"].get("Avg.", {})
                                        .get("lpips") is not None) for r in results_by_method.values())
     values = {name: _avg_of(r if "per_scale" not in r or "Avg." in r["per_scale"]
-                            else _add_avg_error(dict(r, per_scale=dict(r["per_scale"]))), with_lpips)
+                            else add_avg_error(dict(r, per_scale=dict(r["per_scale"]))), with_lpips)
               for name, r in results_by_method.items()}
     return values, (AVG_LABEL if with_lpips else AVG_LABEL_NO_LPIPS)
 

@@ -44,8 +44,12 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-# The lock of a train_dir lives in run_dir; its names stay importable from here.
-from mipnerf_lib.training.run_dir import LOCK_FILE, TrainDirLock, TrainDirLockedError
+# The errors and the train_dir's other files (lock, config.json) live in run_dir; their names
+# stay importable from here.
+from mipnerf_lib.training.run_dir import (LOCK_FILE, CheckpointError, CheckpointSaveError,
+                                          ConfigMismatchError, TrainDirLock,
+                                          TrainDirLockedError, read_saved_config,
+                                          shape_difference)
 
 __all__ = [
     "CHECKPOINT_SUBDIR",
@@ -67,27 +71,6 @@ __all__ = [
 
 CHECKPOINT_SUBDIR = "checkpoints"
 CORRUPT_SUBDIR = "corrupt_checkpoints"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint could not be written or read; the message names the directory."""
-
-
-class CheckpointSaveError(CheckpointError):
-    """Writing a checkpoint failed (disk full, no permission...); the previous ones are kept."""
-
-
-class ConfigMismatchError(CheckpointError):
-    """The checkpoint holds a different model than the config describes (not corruption).
-
-    Attributes:
-      differences: ``{field: (checkpoint's value, config's value)}`` of the model fields
-        that differ (empty when only the array shapes tell).
-    """
-
-    def __init__(self, message, differences=None):
-        super().__init__(message)
-        self.differences = dict(differences or {})
 
 
 class _Vanished(Exception):
@@ -303,7 +286,7 @@ class CheckpointManager:
                     state=ocp.args.StandardRestore()))["state"]
                 jax.block_until_ready(raw)
                 readable = True
-                shapes = _first_shape_difference(raw, target)
+                shapes = shape_difference(raw, target)
             except Exception:  # noqa: BLE001
                 readable = False
         if not differences and not readable:
@@ -440,47 +423,3 @@ def latest_step(train_dir: str) -> Optional[int]:
         return manager.latest_step()
     finally:
         manager.close()
-
-
-def read_saved_config(train_dir: str) -> Optional[dict]:
-    """The ``config.json`` a run wrote into ``train_dir`` (``None`` if absent).
-
-    Raises:
-      CheckpointError: the file is not valid JSON (the message names line and column).
-    """
-    path = os.path.join(train_dir, "config.json")
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f)
-    except json.JSONDecodeError as e:
-        raise CheckpointError(
-            f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}. Fix the "
-            "file, or pass --config NAME (and the --set overrides the run was trained with)."
-        ) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: cannot read it ({e}).") from None
-    if not isinstance(values, dict):
-        raise CheckpointError(f"{path}: expected a JSON object of Config fields.")
-    return values
-
-
-def _first_shape_difference(raw, target) -> str:
-    """Describe the first leaf whose shape differs between two trees (by key path)."""
-    def flat(tree):
-        if hasattr(tree, "_asdict"):
-            tree = tree._asdict()
-        leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-        return {jax.tree_util.keystr(p).replace("'", "").replace('"', ""): tuple(x.shape)
-                for p, x in leaves if hasattr(x, "shape")}
-
-    try:
-        a, b = flat(raw), flat(target)
-    except Exception:  # noqa: BLE001
-        return ""
-    for k in sorted(set(a) | set(b)):
-        if a.get(k) != b.get(k):
-            return (f"array {k} has shape {a.get(k)} in the checkpoint, {b.get(k)} in the "
-                    "model of the config")
-    return ""

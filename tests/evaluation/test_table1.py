@@ -85,7 +85,7 @@ def _records(values):
 
 def test_avg_error_averages_scales_first_and_takes_mse_from_the_mean_psnr():
     recs = _records({0: [(30.0, 0.9, 0.1), (32.0, 0.95, 0.05)], 1: [(20.0, 0.8, 0.2)]})
-    res = tables._add_avg_error({"per_scale": tables._per_scale(recs, [0, 1])})
+    res = tables.add_avg_error({"per_scale": tables.per_scale_means(recs, [0, 1])})
     assert list(res["per_scale"]) == ["Full Res.", "1/2 Res.", "Avg."]
     assert res["per_scale"]["Full Res."]["psnr"] == 31.0 and res["per_scale"]["1/2 Res."]["num_images"] == 1
     mean = res["per_scale"]["Avg."]
@@ -98,7 +98,7 @@ def test_avg_error_averages_scales_first_and_takes_mse_from_the_mean_psnr():
         (mean_mse * np.sqrt(1 - 0.8625) * 0.1375) ** (1 / 3), rel=1e-3)
     # One scale without LPIPS: the average is the no-LPIPS one, and says so.
     recs[-1]["lpips"] = None
-    res = tables._add_avg_error({"per_scale": tables._per_scale(recs, [0, 1])})
+    res = tables.add_avg_error({"per_scale": tables.per_scale_means(recs, [0, 1])})
     assert res["per_scale"]["Avg."]["lpips"] is None
     assert res["avg_error"]["label"] == "Avg. (no LPIPS)"
     assert res["avg_error"]["value"] == pytest.approx(tables.avg_error(25.5, 0.8625))
@@ -106,7 +106,7 @@ def test_avg_error_averages_scales_first_and_takes_mse_from_the_mean_psnr():
 
 def test_table_shows_lpips_and_the_full_avg_when_every_method_has_it():
     recs = _records({0: [(30.0, 0.9, 0.1)], 1: [(28.0, 0.85, 0.12)]})
-    with_lpips = tables._add_avg_error({"per_scale": tables._per_scale(recs, [0, 1])})
+    with_lpips = tables.add_avg_error({"per_scale": tables.per_scale_means(recs, [0, 1])})
     values, label = tables.table1_avg({"a": with_lpips})
     assert label == "Avg." and values["a"] == pytest.approx(tables.avg_error(29.0, 0.875, 0.11))
     md = tables.table1_markdown({"a": with_lpips})
