@@ -1,17 +1,32 @@
-"""The paper's Table 1 at a reduced budget: mip-NeRF vs the NeRF ablation on multiscale data.
+"""The paper's Table 1 on one scene: mip-NeRF vs the NeRF ablation on multiscale data.
 
 Converts a Blender scene to the multiscale layout with our converter (unless
 ``--multiscale_dir`` already holds one), then trains, for the same number of steps and the
-same data order, mip-NeRF (preset ``multiblender``) and the NeRF ablation
-(``disable_integration=True`` and no ``lossmult``, i.e. ``multiblender_noipe`` with
-``disable_multiscale_loss=True``), evaluates both on every test image at every scale, and
-prints the per-scale PSNR/SSIM table in the layout of the paper's Table 1. The schedule is
-the paper's, squeezed to ``--steps`` (warm-up squeezed by the same factor, at least 50 steps).
+same data order, each method of ``--methods``:
 
-    python benchmarks/multiscale_table.py --blender_dir path/to/lego --steps 4000 --out runs/table1
+* ``mip-NeRF``: preset ``multiblender`` (the paper's multiscale configuration);
+* ``NeRF``: the ablation our model can express, ``multiblender_noipe``
+  (``disable_integration=True``: PE of the sample points instead of IPE) plus
+  ``disable_multiscale_loss=True`` (no area loss ``lossmult``);
+* ``mip-NeRF single-scale``: preset ``blender`` on the original (full-resolution) scene.
+
+The schedule is the paper's, squeezed to ``--steps`` (warm-up squeezed by the same factor, at
+least 50 steps). Every ``--curve_every`` steps the run evaluates a few test views
+(``--curve_views``) at every scale and appends them to ``<method>/curve.json``; after the last
+step it evaluates every test image at every scale (``<method>/final/metrics.json`` and the
+colour renders). ``--summary`` combines the methods into ``table1.json``.
+
+The run is resumable and can be split over calls of limited length: each method's training
+resumes from its newest checkpoint, curve points already in ``curve.json`` are not redone,
+and a finished method (``final/metrics.json`` at ``--steps``) is skipped. ``--deadline_s``
+stops training (saving a checkpoint) that many seconds after the start; SIGTERM does the
+same at any time (the library saves the current step).
+
+    python benchmarks/multiscale_table.py --blender_dir path/to/lego --steps 50000 \\
+        --set compute_dtype=bfloat16 --out runs/table1
     # CPU smoke test on the embedded scene:
-    python benchmarks/multiscale_table.py --steps 20 --set batch_size=256 --set num_samples=8 \\
-        --set net_width=32 --set net_depth=2 --out /tmp/table1
+    python benchmarks/multiscale_table.py --steps 20 --curve_every 10 --set batch_size=256 \\
+        --set num_samples=8 --set net_width=32 --set net_depth=2 --out /tmp/table1
 """
 
 from __future__ import annotations
@@ -28,11 +43,14 @@ import jax  # noqa: E402
 
 from mipnerf_lib import datasets, evaluation, training  # noqa: E402
 from mipnerf_lib.config import apply_overrides, get_config  # noqa: E402
+from mipnerf_lib.training import checkpoints  # noqa: E402
 from _bench import add_config_args, apply_precision, squeezed_run_overrides  # noqa: E402
 
+# name: (preset, extra overrides, data ('multiscale' or 'blender'), folder)
 METHODS = {
-    "mip-NeRF": ("multiblender", []),
-    "NeRF": ("multiblender_noipe", ["disable_multiscale_loss=True"]),
+    "mip-NeRF": ("multiblender", [], "multiscale", "mipnerf"),
+    "NeRF": ("multiblender_noipe", ["disable_multiscale_loss=True"], "multiscale", "nerf"),
+    "mip-NeRF single-scale": ("blender", [], "blender", "mipnerf_single"),
 }
 
 
@@ -43,7 +61,18 @@ def _parse(argv=None):
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--batching", default="all_images")
     p.add_argument("--out", default="runs/table1")
-    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
+    p.add_argument("--methods", default="mip-NeRF,NeRF", help="comma-separated, of: "
+                   + ", ".join(METHODS))
+    p.add_argument("--curve_every", type=int, default=0,
+                   help="evaluate the curve views every N steps (0: only at the end)")
+    p.add_argument("--curve_views", default="0,5,10",
+                   help="test views (indices) evaluated at every scale for the curve")
+    p.add_argument("--deadline_s", type=float, default=None,
+                   help="stop training (with a checkpoint) this many seconds after the start")
+    p.add_argument("--no_compile_cache", action="store_true",
+                   help="do not use a persistent compilation cache in --out/jax_cache")
+    p.add_argument("--summary", action="store_true",
+                   help="only combine the finished methods in --out into table1.json")
     add_config_args(p)
     return p.parse_args(argv)
 
@@ -64,44 +93,207 @@ def _multiscale_dir(args):
     return out
 
 
+def _blender_dir(args):
+    return args.blender_dir or str(datasets.default_scene_dir("blender"))
+
+
+def method_config(name, args):
+    preset, extra, _, _ = METHODS[name]
+    overrides = [*squeezed_run_overrides(args.steps), *extra, *args.overrides]
+    if preset != "blender":
+        overrides.insert(0, f"batching={args.batching}")
+    # Keep every checkpoint of the curve (a few MB each), save at every curve point.
+    overrides += ["keep_checkpoints=1000", f"save_every={args.curve_every or args.steps}",
+                  "print_every=500"]
+    return apply_overrides(get_config(preset), overrides).validate()
+
+
+def _read_json(path, default):
+    if os.path.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    return default
+
+
+def _write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _curve_indices(test_set, views):
+    """Indices of ``views`` at every scale (multiscale images are ordered view-major)."""
+    levels = sorted(set(int(x) for x in getattr(test_set, "labels", [0])))
+    per_view = len(levels)
+    n = test_set.n_examples
+    return [v * per_view + j for v in views for j in range(per_view) if v * per_view + j < n]
+
+
+def _scores(metrics):
+    """``{'psnr': [...per scale], 'ssim': [...]}`` (one entry for single-scale data)."""
+    if "per_scale" in metrics:
+        scales = [k for k in metrics["per_scale"] if k != "Avg."]
+        return {m: [metrics["per_scale"][k][m] for k in scales] for m in ("psnr", "ssim")}
+    return {"psnr": [metrics["psnr"]], "ssim": [metrics["ssim"]]}
+
+
+class _Clock:
+    """The train loop's callback: progress lines, the deadline, and the compile time of each
+    ``train()`` call (left out of the training time)."""
+
+    def __init__(self, deadline):
+        self.deadline = deadline
+        self.train_s = 0.0
+        self.compile_s = 0.0
+
+    def __call__(self, m):
+        self.compile_s += m.get("compile_seconds", 0.0) or 0.0
+        if m["step"] % 2500 == 0:
+            print(f"  step {m['step']}: loss {m['loss']:.5f} psnr {m['psnr']:.2f} "
+                  f"{m['rays_per_sec']:.3g} rays/s", flush=True)
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            print(f"  deadline reached at step {m['step']}: stopping (checkpoint saved)",
+                  flush=True)
+            return False
+        return None
+
+
+def _trained(result, train_dir, config, step):
+    """``(graphdef, state)`` of ``step``: the state in memory, else its checkpoint."""
+    if result is not None and int(result.step) == step:
+        return result.graphdef, result.state
+    _, graphdef, state = evaluation.load_trained(train_dir, config, step=step)
+    return graphdef, state
+
+
+def run_method(name, args, data_dir, cache, deadline):
+    """Train (resuming), record the curve, and evaluate ``name`` at ``args.steps``."""
+    _, _, kind, folder = METHODS[name]
+    config = method_config(name, args)
+    root = os.path.join(args.out, folder)
+    train_dir = os.path.join(root, "train")
+    os.makedirs(root, exist_ok=True)
+    final = _read_json(os.path.join(root, "final", "metrics.json"), None)
+    if final is not None and final.get("step") == args.steps:
+        print(f"{name}: already done ({args.steps} steps)", flush=True)
+        return final
+    if kind not in cache:  # the training rays (on the device) and the test split
+        train_set = datasets.get_dataset("train", data_dir[kind], config, seed=config.seed)
+        batcher = training.DeviceBatcher.from_dataset(train_set, cache["mesh"], config)
+        del train_set
+        cache[kind] = (batcher, datasets.get_dataset("test", data_dir[kind], config))
+    batcher, test_set = cache[kind]
+    curve_path = os.path.join(root, "curve.json")
+    curve = _read_json(curve_path, [])
+    indices = _curve_indices(test_set, [int(v) for v in args.curve_views.split(",") if v])
+    every = args.curve_every or args.steps
+    clock = _Clock(deadline)
+    clock.train_s = curve[-1]["train_s"] if curve else 0.0
+    while True:
+        result = None
+        step = checkpoints.latest_step(train_dir) if os.path.isdir(train_dir) else None
+        step = step or 0
+        target = min(args.steps, (step // every + 1) * every) if step < args.steps else step
+        if step < args.steps:
+            t0, clock.compile_s = time.perf_counter(), 0.0
+            result = training.train(config, train_dir=train_dir, batcher=batcher,
+                                    stop_at=target, callback=clock, progress=False,
+                                    mesh=cache["mesh"])
+            clock.train_s += time.perf_counter() - t0 - clock.compile_s
+            step = int(result.step)
+        if step % every and step != args.steps:
+            return None  # stopped by the deadline: resume in a later call
+        if step not in {c["step"] for c in curve}:
+            graphdef, state = _trained(result, train_dir, config, step)
+            m = evaluation.evaluate(config, state, test_set, os.path.join(root, "curve_eval"),
+                                    graphdef=graphdef, save_images=False, verbose=False,
+                                    indices=indices, step=step)
+            curve.append({"step": step, "train_s": round(clock.train_s, 1),
+                          "views": args.curve_views, **_scores(m)})
+            _write_json(curve_path, curve)
+            print(f"{name} step {step} ({clock.train_s:.0f} s of training): PSNR "
+                  + " / ".join(f"{p:.2f}" for p in curve[-1]["psnr"]), flush=True)
+        if step >= args.steps:
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            return None
+    t0 = time.perf_counter()
+    graphdef, state = _trained(result, train_dir, config, step)
+    metrics = evaluation.evaluate(config, state, test_set, os.path.join(root, "final"),
+                                  graphdef=graphdef, verbose=False, step=step)
+    metrics["train_s"] = round(clock.train_s, 1)
+    metrics["eval_s"] = round(time.perf_counter() - t0, 1)
+    metrics["config"] = {"preset": METHODS[name][0], "overrides": method_config_overrides(
+        name, args)}
+    _write_json(os.path.join(root, "final", "metrics.json"), metrics)
+    print(f"{name}: {step} steps, {clock.train_s:.0f} s of training", flush=True)
+    print(evaluation.format_table(metrics), flush=True)
+    return metrics
+
+
+def method_config_overrides(name, args):
+    """The overrides of ``name``'s run, as the command line gives them."""
+    preset, extra, _, _ = METHODS[name]
+    base = [] if preset == "blender" else [f"batching={args.batching}"]
+    return base + squeezed_run_overrides(args.steps) + list(extra) + list(args.overrides)
+
+
+def summarize(args):
+    """Combine the methods' final metrics and curves in ``--out`` into ``table1.json``."""
+    table = {"steps": args.steps, "device": None, "methods": {}}
+    results = {}
+    for name, (_, _, _, folder) in METHODS.items():
+        root = os.path.join(args.out, folder)
+        final = _read_json(os.path.join(root, "final", "metrics.json"), None)
+        curve = _read_json(os.path.join(root, "curve.json"), [])
+        if final is None and not curve:
+            continue
+        entry = {"curve": curve}
+        if final is not None:
+            entry.update(_scores(final))
+            entry.update(steps=final.get("step"), train_s=final.get("train_s"),
+                         avg_error=final.get("avg_error"), config=final.get("config"))
+            results[name] = final
+        table["methods"][name] = entry
+        table[name] = entry
+    _write_json(os.path.join(args.out, "table1.json"), table)
+    multi = {k: v for k, v in results.items() if "per_scale" in v}
+    for metric in ("psnr", "ssim"):
+        if multi:
+            print("\n" + evaluation.table1_markdown(multi, metrics=(metric,)))
+    return table
+
+
 def main(argv=None):
     args = _parse(argv)
+    if args.summary:
+        summarize(args)
+        return
+    start = time.monotonic()
+    deadline = None if args.deadline_s is None else start + args.deadline_s
     apply_precision(args.precision)
-    data_dir = _multiscale_dir(args)
-    results = {}
-    for name in args.methods.split(","):
-        preset, extra = METHODS[name]
-        config = apply_overrides(get_config(preset), [
-            f"batching={args.batching}", *squeezed_run_overrides(args.steps),
-            *extra, *args.overrides,
-        ]).validate()
-        train_dir = os.path.join(args.out, preset)
-        train_set = datasets.get_dataset("train", data_dir, config, seed=config.seed)
-        mesh = training.make_mesh()
-        batcher = training.DeviceBatcher.from_dataset(train_set, mesh, config)
-        t0 = time.perf_counter()
-        result = training.train(config, train_dir=train_dir, batcher=batcher, progress=False,
-                                mesh=mesh)
-        jax.block_until_ready(result.state.params)
-        seconds = time.perf_counter() - t0
-        del batcher, train_set
-        test_set = datasets.get_dataset("test", data_dir, config)
-        metrics = evaluation.evaluate(config, result.state, test_set,
-                                      os.path.join(train_dir, "test_preds"),
-                                      graphdef=result.graphdef, save_images=False,
-                                      verbose=False)
-        metrics["train_seconds"] = seconds
-        metrics["steps"] = int(result.step)
-        results[name] = metrics
-        print(f"{name}: {result.step} steps in {seconds:.0f} s (incl. compile)", flush=True)
-        print(evaluation.format_table(metrics), flush=True)
-    with open(os.path.join(args.out, "table1.json"), "w") as f:
-        json.dump({"data_dir": data_dir, "device": jax.devices()[0].device_kind,
-                   "steps": args.steps, "batching": args.batching, "results": results}, f,
-                  indent=2)
-    print(f"\nTable 1 layout ({args.steps} steps each, {jax.devices()[0].device_kind})")
-    for metric in ("psnr", "ssim"):
-        print("\n" + evaluation.table1_markdown(results, metrics=(metric,)))
+    if not args.no_compile_cache:  # each segment's train() builds (and jits) the same step
+        cache_dir = os.path.join(args.out, "jax_cache")
+        jax.config.update("jax_compilation_cache_dir", os.path.abspath(cache_dir))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    names = [n for n in args.methods.split(",") if n]
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise SystemExit(f"unknown methods {unknown}; use some of {list(METHODS)}")
+    data_dir = {}
+    if any(METHODS[n][2] == "multiscale" for n in names):
+        data_dir["multiscale"] = _multiscale_dir(args)
+    if any(METHODS[n][2] == "blender" for n in names):
+        data_dir["blender"] = _blender_dir(args)
+    cache = {"mesh": training.make_mesh()}
+    for name in names:
+        if run_method(name, args, data_dir, cache, deadline) is None:
+            print(f"{name}: not finished (resume with the same command)", flush=True)
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            break
+    summarize(args)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from typing import Optional
+from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +32,8 @@ def _ssim_fn():
 
 def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Optional[int] = None,
              save_images: bool = True, mesh=None, step: Optional[int] = None,
-             verbose: bool = True, lpips_fn=None) -> dict:
+             verbose: bool = True, lpips_fn=None,
+             indices: Optional[Sequence[int]] = None) -> dict:
     """Render every test image, compute PSNR and SSIM, write ``metrics.json`` and PNGs.
 
     Args:
@@ -44,6 +45,8 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
         every ``config.test_render_interval``-th view; none if 0).
       graphdef: the model graph (default: built from ``config``).
       max_images: evaluate only the first N images.
+      indices: evaluate only the images of these indices (in the split's order; e.g. a few
+        views at every scale of a multiscale set). Records keep their dataset index.
       lpips_fn: optional ``fn(rgb, gt) -> float`` on ``[H, W, 3]`` images in ``[0, 1]``
         (e.g. :func:`mipnerf_lib.metrics.load_lpips`); without it LPIPS is reported as
         absent (``None``) and the average error is the "no LPIPS" one.
@@ -68,9 +71,21 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
     labels = np.zeros(0, np.int64) if labels is None else np.asarray(labels)
     records = []
     n = getattr(dataset, "size", None)
+    wanted = None if indices is None else {int(i) for i in indices}
+    if wanted is not None:
+        size = n if n is not None else getattr(dataset, "n_examples", None)
+        bad = sorted(i for i in wanted if i < 0 or (size is not None and i >= size))
+        if bad:
+            raise ValueError(f"indices {bad} are outside the split's {size} images.")
+        n = len(wanted)
     for idx, item in enumerate(iter(dataset)):
         if max_images is not None and idx >= max_images:
             break
+        if wanted is not None:
+            if idx > max(wanted, default=-1):
+                break
+            if idx not in wanted:
+                continue
         rgb, distance, acc = render_image(render_fn, item["rays"], None, config.chunk)
         rec = {"index": idx, "label": int(labels[idx]) if idx < len(labels) else 0,
                "height": int(rgb.shape[0]), "width": int(rgb.shape[1])}
@@ -88,7 +103,7 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
             if "psnr" in rec:
                 ssim = "n/a" if rec["ssim"] is None else f"{rec['ssim']:.4f}"
                 scores = f"PSNR={rec['psnr']:.3f} SSIM={ssim}"
-            print(f"Evaluated {idx + 1}/{n if n is not None else '?'} "
+            print(f"Evaluated {len(records)}/{n if n is not None else '?'} "
                   f"({rec['width']}x{rec['height']}, level {rec['label']}) {scores}", flush=True)
         interval = config.test_render_interval
         if write and save_images and interval > 0 and idx % interval == 0:

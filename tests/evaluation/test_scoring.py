@@ -1,0 +1,72 @@
+"""evaluate() on a subset of images, and the Table-1 runner's resumable curve."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mipnerf_lib import datasets, evaluation, training
+from tests.conftest import REPO, TINIER_MODEL, as_overrides, tiny_config
+
+
+def test_evaluate_indices_scores_exactly_those_images(tmp_path):
+    """indices= renders only the named images (a few views at every scale), keeps their
+    dataset index and label, scores them as the full pass does, and refuses indices outside
+    the split with the split's size in the message."""
+    config = tiny_config(**TINIER_MODEL, chunk=64, test_render_interval=0)
+    graphdef, state = training.init_state(config)
+    dataset = datasets.get_dataset("test", datasets.default_scene_dir("multicam", width=32),
+                                   config)
+    full = evaluation.evaluate(config, state, dataset, str(tmp_path / "all"), graphdef,
+                               max_images=8, verbose=False)
+    part = evaluation.evaluate(config, state, dataset, str(tmp_path / "part"), graphdef,
+                               indices=[6, 1, 5], verbose=False)
+    assert [r["index"] for r in part["images"]] == [1, 5, 6]
+    assert [r["label"] for r in part["images"]] == [1, 1, 2]
+    for rec in part["images"]:
+        ref = full["images"][rec["index"]]
+        np.testing.assert_allclose(rec["psnr"], ref["psnr"], rtol=1e-6)
+    assert part["num_images"] == 3
+    assert set(part["per_scale"]) == {"1/2 Res.", "1/4 Res.", "Avg."}
+    with pytest.raises(ValueError, match=r"indices \[999\] are outside the split's"):
+        evaluation.evaluate(config, state, dataset, str(tmp_path / "bad"), graphdef,
+                            indices=[0, 999], verbose=False)
+
+
+def _table1_module(monkeypatch):
+    monkeypatch.syspath_prepend(os.path.join(REPO, "benchmarks"))  # its `_bench` helpers
+    spec = importlib.util.spec_from_file_location("multiscale_table",
+                                                  os.path.join(REPO, "benchmarks", "multiscale_table.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_table1_runner_resumes_and_never_redoes_a_curve_point(tmp_path, monkeypatch):
+    """The Table-1 runner stopped by its deadline resumes from the checkpoint, records each
+    curve point once, evaluates every image at the end and writes table1.json."""
+    table1 = _table1_module(monkeypatch)
+    sets = [a for kv in as_overrides(tiny_config(**TINIER_MODEL, batch_size=64, chunk=256))
+            for a in ("--set", kv) if not kv.startswith(("max_steps=", "save_every=",
+                                                         "print_every=", "lr_delay"))]
+    args = ["--steps", "6", "--curve_every", "3", "--curve_views", "0,1", "--out",
+            str(tmp_path), "--methods", "mip-NeRF", "--no_compile_cache", *sets]
+    table1.main(args + ["--deadline_s", "0"])  # stops at the first log step (500 > 3: at 3)
+    curve = json.load(open(tmp_path / "mipnerf" / "curve.json"))
+    assert [c["step"] for c in curve] == [3]
+    assert not (tmp_path / "mipnerf" / "final" / "metrics.json").exists()
+    table1.main(args)
+    curve = json.load(open(tmp_path / "mipnerf" / "curve.json"))
+    assert [c["step"] for c in curve] == [3, 6]
+    assert all(len(c["psnr"]) == 4 for c in curve)
+    final = json.load(open(tmp_path / "mipnerf" / "final" / "metrics.json"))
+    assert final["step"] == 6 and final["num_images"] > 8
+    table = json.load(open(tmp_path / "table1.json"))
+    assert table["mip-NeRF"]["psnr"] == [final["per_scale"][k]["psnr"]
+                                         for k in evaluation.SCALE_NAMES]
+    table1.main(args)  # finished: nothing is trained or evaluated again
+    assert json.load(open(tmp_path / "mipnerf" / "curve.json")) == curve
