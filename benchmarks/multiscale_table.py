@@ -8,6 +8,9 @@ same data order, each method of ``--methods``:
 * ``NeRF``: the ablation our model can express, ``multiblender_noipe``
   (``disable_integration=True``: PE of the sample points instead of IPE) plus
   ``disable_multiscale_loss=True`` (no area loss ``lossmult``);
+* ``mip-NeRF w/o area loss`` and ``mip-NeRF w/o IPE``: the two single-ingredient ablations
+  between them (presets ``multiblender_noloss`` and ``multiblender_noipe``, google/mipnerf's
+  configs of those names), which tell the effect of the area loss from that of IPE;
 * ``mip-NeRF single-scale``: preset ``blender`` on the original (full-resolution) scene.
 
 The schedule is the paper's, squeezed to ``--steps`` (warm-up squeezed by the same factor, at
@@ -50,6 +53,8 @@ from _bench import add_config_args, apply_precision, squeezed_run_overrides  # n
 METHODS = {
     "mip-NeRF": ("multiblender", [], "multiscale", "mipnerf"),
     "NeRF": ("multiblender_noipe", ["disable_multiscale_loss=True"], "multiscale", "nerf"),
+    "mip-NeRF w/o area loss": ("multiblender_noloss", [], "multiscale", "mipnerf_noarea"),
+    "mip-NeRF w/o IPE": ("multiblender_noipe", [], "multiscale", "mipnerf_noipe"),
     "mip-NeRF single-scale": ("blender", [], "blender", "mipnerf_single"),
 }
 
@@ -223,6 +228,7 @@ def run_method(name, args, data_dir, cache, deadline):
     metrics = evaluation.evaluate(config, state, test_set, os.path.join(root, "final"),
                                   graphdef=graphdef, verbose=False, step=step)
     metrics["train_s"] = round(clock.train_s, 1)
+    metrics["device"] = jax.devices()[0].device_kind
     metrics["eval_s"] = round(time.perf_counter() - t0, 1)
     metrics["config"] = {"preset": METHODS[name][0], "overrides": method_config_overrides(
         name, args)}
@@ -239,9 +245,24 @@ def method_config_overrides(name, args):
     return base + squeezed_run_overrides(args.steps) + list(extra) + list(args.overrides)
 
 
+# The reference code's own reproduction, averaged over the 8 Blender scenes after 1M steps:
+# the printed outputs of google/mipnerf scripts/summarize.ipynb ("roughly correspond to the
+# Mip-NeRF row of Table 1" / "of Table 2"). The per-scene lego values are not published there.
+REFERENCE = {
+    "source": "google/mipnerf scripts/summarize.ipynb (outputs), mean of 8 scenes, 1M steps",
+    "mip-NeRF multiscale": {"psnr": [32.634, 34.350, 35.505, 35.636],
+                            "ssim": [0.9578, 0.9703, 0.9786, 0.9834],
+                            "lpips": [0.0469, 0.0260, 0.0168, 0.0120], "avg_error": 0.0114},
+    "mip-NeRF single-scale": {"psnr": [33.085], "ssim": [0.9605], "lpips": [0.0425],
+                              "avg_error": 0.0161},
+}
+
+
 def summarize(args):
-    """Combine the methods' final metrics and curves in ``--out`` into ``table1.json``."""
-    table = {"steps": args.steps, "device": None, "methods": {}}
+    """Combine the methods' final metrics and curves in ``--out`` into ``table1.json``:
+    ``{"steps": N, "<method>": {"psnr": [full, 1/2, 1/4, 1/8], "ssim": [...], "avg_error",
+    "status", "curve", ...}, "reference": ...}`` (single-scale methods: one value)."""
+    table = {"steps": args.steps, "scales": list(evaluation.SCALE_NAMES), "device": None}
     results = {}
     for name, (_, _, _, folder) in METHODS.items():
         root = os.path.join(args.out, folder)
@@ -249,14 +270,22 @@ def summarize(args):
         curve = _read_json(os.path.join(root, "curve.json"), [])
         if final is None and not curve:
             continue
-        entry = {"curve": curve}
+        entry = {"status": "complete"}
         if final is not None:
             entry.update(_scores(final))
             entry.update(steps=final.get("step"), train_s=final.get("train_s"),
-                         avg_error=final.get("avg_error"), config=final.get("config"))
+                         avg_error=final.get("avg_error"), config=final.get("config"),
+                         num_images=final.get("num_images"))
+            table["device"] = final.get("device", table["device"])
             results[name] = final
-        table["methods"][name] = entry
+        else:
+            train_dir = os.path.join(root, "train")
+            newest = (checkpoints.latest_step(train_dir) if os.path.isdir(train_dir) else None)
+            entry["status"] = (f"training: newest checkpoint step {newest}, curve to step "
+                               f"{curve[-1]['step']}; no final evaluation yet")
+        entry["curve"] = curve
         table[name] = entry
+    table["reference"] = REFERENCE
     _write_json(os.path.join(args.out, "table1.json"), table)
     multi = {k: v for k, v in results.items() if "per_scale" in v}
     for metric in ("psnr", "ssim"):
