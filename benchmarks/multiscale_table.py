@@ -144,16 +144,34 @@ def _scores(metrics):
 
 
 class _Clock:
-    """The train loop's callback: progress lines, the deadline, and the compile time of each
-    ``train()`` call (left out of the training time)."""
+    """The train loop's callback: progress lines, the deadline, and the training time.
 
-    def __init__(self, deadline):
-        self.deadline = deadline
-        self.train_s = 0.0
+    The training time is the wall time inside ``train()`` minus each call's compile time;
+    at every log step it is written to ``path`` with the step, so a run stopped between curve
+    points (deadline, SIGTERM) resumes its count from the last log step."""
+
+    def __init__(self, deadline, path):
+        self.deadline, self.path = deadline, path
+        saved = _read_json(path, {"step": 0, "train_s": 0.0})
+        self.train_s = float(saved["train_s"])  # up to the start of the current train() call
         self.compile_s = 0.0
+        self.t0 = None
+
+    def start(self):
+        self.t0, self.compile_s = time.perf_counter(), 0.0
+
+    def stop(self):
+        self.train_s = self.now()
+        self.t0 = None
+
+    def now(self):
+        if self.t0 is None:
+            return self.train_s
+        return self.train_s + time.perf_counter() - self.t0 - self.compile_s
 
     def __call__(self, m):
         self.compile_s += m.get("compile_seconds", 0.0) or 0.0
+        _write_json(self.path, {"step": int(m["step"]), "train_s": round(self.now(), 2)})
         if m["step"] % 2500 == 0:
             print(f"  step {m['step']}: loss {m['loss']:.5f} psnr {m['psnr']:.2f} "
                   f"{m['rays_per_sec']:.3g} rays/s", flush=True)
@@ -193,19 +211,22 @@ def run_method(name, args, data_dir, cache, deadline):
     curve = _read_json(curve_path, [])
     indices = _curve_indices(test_set, [int(v) for v in args.curve_views.split(",") if v])
     every = args.curve_every or args.steps
-    clock = _Clock(deadline)
-    clock.train_s = curve[-1]["train_s"] if curve else 0.0
+    clock = _Clock(deadline, os.path.join(root, "train_clock.json"))
+    if not os.path.isfile(clock.path) and curve:  # runs from before the clock file
+        clock.train_s = curve[-1]["train_s"]
     while True:
         result = None
         step = checkpoints.latest_step(train_dir) if os.path.isdir(train_dir) else None
         step = step or 0
         target = min(args.steps, (step // every + 1) * every) if step < args.steps else step
         if step < args.steps:
-            t0, clock.compile_s = time.perf_counter(), 0.0
-            result = training.train(config, train_dir=train_dir, batcher=batcher,
-                                    stop_at=target, callback=clock, progress=False,
-                                    mesh=cache["mesh"])
-            clock.train_s += time.perf_counter() - t0 - clock.compile_s
+            clock.start()
+            try:
+                result = training.train(config, train_dir=train_dir, batcher=batcher,
+                                        stop_at=target, callback=clock, progress=False,
+                                        mesh=cache["mesh"])
+            finally:
+                clock.stop()
             step = int(result.step)
         if step % every and step != args.steps:
             return None  # stopped by the deadline: resume in a later call
