@@ -51,6 +51,7 @@ def _parse(argv=None):
     p.add_argument("--out_dir", default="docs")
     p.add_argument("--levels", type=int, default=4)
     p.add_argument("--curve_only", action="store_true", help="only table1_curve.png")
+    p.add_argument("--scene", default="lego", help="the scene's name, for the titles")
     return p.parse_args(argv)
 
 
@@ -102,7 +103,7 @@ def _big(img, size):
     return np.repeat(np.repeat(img, k, 0), k, 1)
 
 
-def crops_figure(runs, data_dir, view, crop, levels, out_path):
+def crops_figure(runs, data_dir, view, crop, levels, out_path, scene="lego"):
     config = _load_any_config(runs)
     test_set = datasets.get_dataset("test", data_dir, config)
     top, left, size = crop
@@ -139,7 +140,7 @@ def crops_figure(runs, data_dir, view, crop, levels, out_path):
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle("Multiscale lego: the same crop at each scale (enlarged to equal size); "
+    fig.suptitle(f"Multiscale {scene}: the same crop at each scale (enlarged to equal size); "
                  "PSNR of the crop", fontsize=style.SUPTITLE_SIZE)
     fig.tight_layout()
     fig.savefig(out_path)
@@ -157,7 +158,7 @@ def _load_any_config(runs):
     raise SystemExit(f"no run with a config.json under {runs}")
 
 
-def curve_figure(runs, levels, out_path):
+def curve_figure(runs, levels, out_path, scene="lego"):
     style.apply()
     fig, axes = plt.subplots(1, levels, figsize=(3.1 * levels, 3.0), dpi=style.DPI,
                              sharex=True)
@@ -187,8 +188,10 @@ def curve_figure(runs, levels, out_path):
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9,
                frameon=False)
-    fig.suptitle("Multiscale lego, batch 4096, the paper's schedule squeezed to 50k steps: "
-                 "test PSNR per scale", fontsize=style.SUPTITLE_SIZE)
+    config = _load_any_config(runs)
+    fig.suptitle(f"Multiscale {scene}, batch {config.batch_size}, the paper's schedule squeezed "
+                 f"to {config.max_steps:,} steps: test PSNR per scale",
+                 fontsize=style.SUPTITLE_SIZE)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(out_path)
     plt.close(fig)
@@ -197,16 +200,18 @@ def curve_figure(runs, levels, out_path):
 def main(argv=None):
     args = _parse(argv)
     if args.curve_only:
-        curve_figure(args.runs, args.levels, os.path.join(args.out_dir, "table1_curve.png"))
+        curve_figure(args.runs, args.levels, os.path.join(args.out_dir, "table1_curve.png"),
+                     args.scene)
         return
     crop = tuple(int(x) for x in args.crop.split(","))
     if any(c % 2 ** (args.levels - 1) for c in crop):
         raise SystemExit(f"--crop {args.crop}: use multiples of {2 ** (args.levels - 1)}")
     data_dir = args.multiscale_dir or os.path.join(args.runs, "multiscale_data")
     os.makedirs(args.out_dir, exist_ok=True)
-    curve_figure(args.runs, args.levels, os.path.join(args.out_dir, "table1_curve.png"))
+    curve_figure(args.runs, args.levels, os.path.join(args.out_dir, "table1_curve.png"),
+                 args.scene)
     scores = crops_figure(args.runs, data_dir, args.view, crop, args.levels,
-                          os.path.join(args.out_dir, "table1_crops.png"))
+                          os.path.join(args.out_dir, "table1_crops.png"), args.scene)
     for f, psnrs in scores.items():
         print(f"crop PSNR {METHODS[f][0]}: " + " / ".join(f"{p:.2f}" for p in psnrs))
     print(f"wrote {args.out_dir}/table1_curve.png and {args.out_dir}/table1_crops.png")

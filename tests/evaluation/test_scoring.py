@@ -70,3 +70,31 @@ def test_table1_runner_resumes_and_never_redoes_a_curve_point(tmp_path, monkeypa
                                          for k in evaluation.SCALE_NAMES]
     table1.main(args)  # finished: nothing is trained or evaluated again
     assert json.load(open(tmp_path / "mipnerf" / "curve.json")) == curve
+
+
+def test_table1_figures_from_a_finished_run(tmp_path, monkeypatch):
+    """The figure script makes the curve and the crops of a run (here one tiny method), and
+    caches the crops it rendered from the checkpoint (a second call renders nothing)."""
+    table1 = _table1_module(monkeypatch)
+    sets = [a for kv in as_overrides(tiny_config(**TINIER_MODEL, batch_size=64, chunk=256))
+            for a in ("--set", kv) if not kv.startswith(("max_steps=", "save_every=",
+                                                         "print_every=", "lr_delay"))]
+    runs = tmp_path / "runs"
+    table1.main(["--steps", "4", "--curve_every", "2", "--out", str(runs), "--methods",
+                 "mip-NeRF", "--no_compile_cache", *sets])
+    spec = importlib.util.spec_from_file_location(
+        "table1_figures", os.path.join(REPO, "benchmarks", "table1_figures.py"))
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    data_dir = str(datasets.default_scene_dir("multicam"))
+    args = ["--runs", str(runs), "--multiscale_dir", data_dir, "--crop", "16,16,32",
+            "--out_dir", str(tmp_path / "docs")]
+    figures.main(args)
+    for name in ("table1_curve.png", "table1_crops.png"):
+        assert (tmp_path / "docs" / name).stat().st_size > 10_000
+    cached = list((runs / "mipnerf").glob("crops_view0_*.npz"))
+    assert len(cached) == 1 and int(np.load(cached[0])["step"]) == 4
+    monkeypatch.setattr(figures, "render_crops", lambda *a, **k: pytest.fail("re-rendered"))
+    figures.main(args)
+    with pytest.raises(SystemExit, match="multiples of 8"):
+        figures.main(args[:4] + ["--crop", "1,2,3"] + args[6:])
