@@ -103,14 +103,12 @@ def _blender_dir(args):
 
 
 def method_config(name, args):
-    preset, extra, _, _ = METHODS[name]
-    overrides = [*squeezed_run_overrides(args.steps), *extra, *args.overrides]
-    if preset != "blender":
-        overrides.insert(0, f"batching={args.batching}")
-    # Keep every checkpoint of the curve (a few MB each), save at every curve point.
-    overrides += ["keep_checkpoints=1000", f"save_every={args.curve_every or args.steps}",
-                  "print_every=500"]
-    return apply_overrides(get_config(preset), overrides).validate()
+    """``name``'s config: its preset with :func:`method_config_overrides`, keeping every
+    checkpoint of the curve (a few MB each) and saving at every curve point."""
+    overrides = method_config_overrides(name, args) + [
+        "keep_checkpoints=1000", f"save_every={args.curve_every or args.steps}",
+        "print_every=500"]
+    return apply_overrides(get_config(METHODS[name][0]), overrides).validate()
 
 
 def _read_json(path, default):
@@ -150,10 +148,12 @@ class _Clock:
     at every log step it is written to ``path`` with the step, so a run stopped between curve
     points (deadline, SIGTERM) resumes its count from the last log step."""
 
-    def __init__(self, deadline, path):
+    def __init__(self, deadline, path, newest_step):
         self.deadline, self.path = deadline, path
-        saved = _read_json(path, {"step": 0, "train_s": 0.0})
-        self.train_s = float(saved["train_s"])  # up to the start of the current train() call
+        saved = _read_json(path, None)
+        usable = saved is not None and saved["step"] <= newest_step
+        self.step = saved["step"] if usable else None
+        self.train_s = float(saved["train_s"]) if usable else 0.0  # before this train() call
         self.compile_s = 0.0
         self.t0 = None
 
@@ -207,13 +207,16 @@ def run_method(name, args, data_dir, cache, deadline):
         del train_set
         cache[kind] = (batcher, datasets.get_dataset("test", data_dir[kind], config))
     batcher, test_set = cache[kind]
+    # What the newest checkpoint does not reach (a run restarted without its checkpoints)
+    # is dropped: its curve points and its training time are redone.
+    newest = (checkpoints.latest_step(train_dir) if os.path.isdir(train_dir) else None) or 0
     curve_path = os.path.join(root, "curve.json")
-    curve = _read_json(curve_path, [])
+    curve = [c for c in _read_json(curve_path, []) if c["step"] <= newest]
     indices = _curve_indices(test_set, [int(v) for v in args.curve_views.split(",") if v])
     every = args.curve_every or args.steps
-    clock = _Clock(deadline, os.path.join(root, "train_clock.json"))
-    if not os.path.isfile(clock.path) and curve:  # runs from before the clock file
-        clock.train_s = curve[-1]["train_s"]
+    clock = _Clock(deadline, os.path.join(root, "train_clock.json"), newest)
+    if clock.step is None:  # no count saved at or below the checkpoint's step
+        clock.train_s = curve[-1]["train_s"] if curve else 0.0
     while True:
         result = None
         step = checkpoints.latest_step(train_dir) if os.path.isdir(train_dir) else None
@@ -260,9 +263,10 @@ def run_method(name, args, data_dir, cache, deadline):
 
 
 def method_config_overrides(name, args):
-    """The overrides of ``name``'s run, as the command line gives them."""
-    preset, extra, _, _ = METHODS[name]
-    base = [] if preset == "blender" else [f"batching={args.batching}"]
+    """The overrides of ``name``'s run, as the command line gives them (the batching is the
+    preset's for single-scale data)."""
+    preset, extra, kind, _ = METHODS[name]
+    base = [f"batching={args.batching}"] if kind == "multiscale" else []
     return base + squeezed_run_overrides(args.steps) + list(extra) + list(args.overrides)
 
 

@@ -29,7 +29,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mipnerf_lib import datasets, evaluation  # noqa: E402
-from mipnerf_lib.course import style  # noqa: E402
+from mipnerf_lib.config import config_from_dict  # noqa: E402
+from mipnerf_lib.course import plots, style  # noqa: E402
 from mipnerf_lib.evaluation.tables import SCALE_NAMES  # noqa: E402
 from mipnerf_lib.metrics import mse_to_psnr  # noqa: E402
 from mipnerf_lib.training import checkpoints  # noqa: E402
@@ -57,29 +58,25 @@ def _parse(argv=None):
 
 def render_crops(train_dir, test_set, view, crop, levels):
     """``{'rgb': [levels arrays [s_j, s_j, 3]], 'step': int}``: the crop at every scale."""
-    _, gd, state = _load(train_dir)
-    config = _load.config
+    # The run's own config, rendered in float32 (the weights do not depend on the compute
+    # dtype, and a CPU has no fast bfloat16 matmul).
+    config = dataclasses.replace(_saved_config(train_dir), compute_dtype="float32", chunk=4096)
+    _, graphdef, state = evaluation.load_trained(train_dir, config)
     top, left, size = crop
     out = []
     for j in range(levels):
         rays = test_set.image_rays(view * levels + j)
         t, lft, s = top >> j, left >> j, size >> j
         sub = type(rays)(*[np.asarray(r)[t:t + s, lft:lft + s] for r in rays])
-        rgb, _, _ = evaluation.render_rays(gd, config, state.params, sub)
+        rgb, _, _ = evaluation.render_rays(graphdef, config, state.params, sub)
         out.append(np.clip(np.asarray(rgb, np.float32), 0.0, 1.0))
     return {"rgb": out, "step": int(np.asarray(state.step))}
 
 
-def _load(train_dir):
-    """The run's saved config, rendered in float32 here (the weights do not depend on the
-    compute dtype; a CPU has no fast bfloat16 matmul)."""
+def _saved_config(train_dir):
+    """The ``Config`` in ``train_dir/config.json``, or None."""
     saved = checkpoints.read_saved_config(train_dir)
-    from mipnerf_lib.config import config_from_dict
-
-    config = config_from_dict(saved, strict=False)
-    config = dataclasses.replace(config, compute_dtype="float32", chunk=4096)
-    _load.config = config
-    return evaluation.load_trained(train_dir, config)
+    return None if saved is None else config_from_dict(saved, strict=False)
 
 
 def _crops_of(runs, folder, test_set, view, crop, levels):
@@ -96,11 +93,6 @@ def _crops_of(runs, folder, test_set, view, crop, levels):
     np.savez_compressed(path, step=result["step"],
                         **{f"rgb{j}": a for j, a in enumerate(result["rgb"])})
     return result
-
-
-def _big(img, size):
-    k = size // img.shape[0]
-    return np.repeat(np.repeat(img, k, 0), k, 1)
 
 
 def crops_figure(runs, data_dir, view, crop, levels, out_path, scene="lego"):
@@ -129,7 +121,7 @@ def crops_figure(runs, data_dir, view, crop, levels, out_path, scene="lego"):
             panels.append((f"{METHODS[f][0]}\n{c['step']:,} steps", rgb, scores[f][-1]))
         for k, (title, img, psnr) in enumerate(panels, start=1):
             ax = axes[j, k]
-            ax.imshow(_big(img, size), interpolation="nearest")
+            ax.imshow(plots.upscale_nearest(img, size // img.shape[0]), interpolation="nearest")
             if psnr is not None:
                 ax.text(0.03, 0.03, f"{psnr:.2f} dB", transform=ax.transAxes, color="white",
                         fontsize=style.LABEL_SIZE, bbox=dict(fc="black", alpha=0.6, lw=0))
@@ -150,11 +142,9 @@ def crops_figure(runs, data_dir, view, crop, levels, out_path, scene="lego"):
 
 def _load_any_config(runs):
     for f in METHODS:
-        saved = checkpoints.read_saved_config(os.path.join(runs, f, "train"))
-        if saved is not None:
-            from mipnerf_lib.config import config_from_dict
-
-            return config_from_dict(saved, strict=False)
+        config = _saved_config(os.path.join(runs, f, "train"))
+        if config is not None:
+            return config
     raise SystemExit(f"no run with a config.json under {runs}")
 
 

@@ -72,6 +72,7 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
     records = []
     n = getattr(dataset, "size", None)
     wanted = None if indices is None else {int(i) for i in indices}
+    last = None if not wanted else max(wanted)
     if wanted is not None:
         size = n if n is not None else getattr(dataset, "n_examples", None)
         bad = sorted(i for i in wanted if i < 0 or (size is not None and i >= size))
@@ -82,7 +83,7 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
         if max_images is not None and idx >= max_images:
             break
         if wanted is not None:
-            if idx > max(wanted, default=-1):
+            if last is None or idx > last:
                 break
             if idx not in wanted:
                 continue

@@ -98,3 +98,30 @@ def test_table1_figures_from_a_finished_run(tmp_path, monkeypatch):
     figures.main(args)
     with pytest.raises(SystemExit, match="multiples of 8"):
         figures.main(args[:4] + ["--crop", "1,2,3"] + args[6:])
+
+
+def test_table1_runner_redoes_what_no_checkpoint_backs(tmp_path, monkeypatch):
+    """A run folder whose checkpoints are gone (copied without them) starts again from step
+    0: the curve points and the training-time count beyond the newest checkpoint are redone,
+    not kept from the lost run."""
+    import shutil
+
+    table1 = _table1_module(monkeypatch)
+    sets = [a for kv in as_overrides(tiny_config(**TINIER_MODEL, batch_size=64, chunk=256))
+            for a in ("--set", kv) if not kv.startswith(("max_steps=", "save_every=",
+                                                         "print_every=", "lr_delay"))]
+    args = ["--steps", "6", "--curve_every", "3", "--curve_views", "0", "--out",
+            str(tmp_path), "--methods", "NeRF", "--no_compile_cache", *sets]
+    table1.main(args + ["--deadline_s", "0"])
+    root = tmp_path / "nerf"
+    lost = json.load(open(root / "curve.json"))
+    assert [c["step"] for c in lost] == [3]
+    shutil.rmtree(root / "train" / "checkpoints")
+    clock = json.load(open(root / "train_clock.json"))
+    json.dump({**clock, "train_s": 1e6}, open(root / "train_clock.json", "w"))  # the lost count
+    json.dump([{**lost[0], "train_s": 1e6}], open(root / "curve.json", "w"))
+    table1.main(args)
+    curve = json.load(open(root / "curve.json"))
+    assert [c["step"] for c in curve] == [3, 6]
+    assert all(c["train_s"] < 1e5 for c in curve)
+    assert json.load(open(root / "final" / "metrics.json"))["train_s"] < 1e5
