@@ -6,15 +6,17 @@
 #   METHODS="NeRF,mip-NeRF single-scale" bash benchmarks/remote/start.sh
 #
 # Expects the Blender scene in .device_data/lego (an ignored folder, carried to the machine).
-# Seeds the run folder .device_data/t1 from docs/table1_runs (never overwriting what is there)
-# and unpacks the checkpoint tars found there and in .device_data/back, so a run stopped in an
-# earlier session resumes exactly.
+# Seeds the run folder .device_data/t1 with the finished methods of docs/table1_runs (never
+# overwriting what is there; the runner skips them) and unpacks the checkpoint tars carried in
+# .device_data/back (collect.sh's <method>_ckpt.tar), so a stopped run resumes exactly.
 cd "$(dirname "$0")/../.." || exit 1
 export PYTHONUNBUFFERED=1
 T=.device_data/t1
 mkdir -p $T
-[ -d docs/table1_runs ] && cp -rn docs/table1_runs/. $T/
-for t in $T/*.tar .device_data/back/*.tar; do [ -f "$t" ] && tar xf "$t" -C $T --skip-old-files; done
+for m in docs/table1_runs/*/; do
+  [ -f "$m/final/metrics.json" ] && cp -rn "$m" $T/
+done
+for t in .device_data/back/*.tar; do [ -f "$t" ] && tar xf "$t" -C $T --skip-old-files; done
 nvidia-smi --query-gpu=name,memory.used --format=csv
 setsid nohup python benchmarks/multiscale_table.py --blender_dir .device_data/lego \
   --steps "${STEPS:-50000}" --curve_every 10000 --curve_views 0,5,10 --out $T \
