@@ -19,7 +19,7 @@ done
 for t in .device_data/back/*.tar; do [ -f "$t" ] && tar xf "$t" -C $T --skip-old-files; done
 nvidia-smi --query-gpu=name,memory.used --format=csv
 setsid nohup python benchmarks/multiscale_table.py --blender_dir .device_data/lego \
-  --steps "${STEPS:-50000}" --curve_every 10000 --curve_views 0,5,10 --out $T \
+  --steps "${STEPS:-50000}" --curve_every 10000 --curve_views 0,5,10 --save_every 5000 --out $T \
   --methods "${METHODS:-mip-NeRF,NeRF}" --set compute_dtype=bfloat16 \
   >> $T/log.txt 2>&1 < /dev/null &
 echo $! > $T/pid

@@ -2,6 +2,11 @@
 
 Without ``tensorboardX`` (e.g. a GPU image that lacks it) the logger says so once and writes
 ``metrics.jsonl`` alone.
+
+A run resumed from a checkpoint at step ``S`` trains steps ``S + 1, ...`` again, so whatever
+the interrupted run logged after ``S`` is stale: the logger drops those lines from
+``metrics.jsonl`` (and tells TensorBoard to purge its events after ``S``), so that every step
+appears once, with the values of the run that the checkpoints continue.
 """
 
 from __future__ import annotations
@@ -14,25 +19,31 @@ import time
 import jax
 import numpy as np
 
-__all__ = ["MetricsLogger", "step_metrics"]
+__all__ = ["MetricsLogger", "drop_logged_after", "step_metrics"]
 
 
 class MetricsLogger:
     """TensorBoard + ``metrics.jsonl`` on the first process; silent elsewhere."""
 
-    def __init__(self, train_dir):
+    def __init__(self, train_dir, resume_step=None):
+        """``resume_step``: the checkpoint step a resumed run continues from (None: a new
+        run, or one that keeps every line already logged)."""
         self.enabled = jax.process_index() == 0
         self.writer = None
         self.jsonl = None
         if self.enabled:
+            path = os.path.join(train_dir, "metrics.jsonl")
+            if resume_step is not None:
+                drop_logged_after(path, resume_step)
             try:
                 from tensorboardX import SummaryWriter
             except ImportError:
                 print("tensorboardX is not installed: logging to metrics.jsonl only "
                       "(pip install tensorboardX for TensorBoard events).", file=sys.stderr)
             else:
-                self.writer = SummaryWriter(train_dir)
-            self.jsonl = open(os.path.join(train_dir, "metrics.jsonl"), "a")
+                purge = None if resume_step is None else int(resume_step) + 1
+                self.writer = SummaryWriter(train_dir, purge_step=purge)
+            self.jsonl = open(path, "a")
 
     def log(self, metrics):
         if not self.enabled:
@@ -57,6 +68,33 @@ class MetricsLogger:
             if self.writer is not None:
                 self.writer.close()
             self.jsonl.close()
+
+
+def drop_logged_after(path, step):
+    """Rewrite the JSONL log ``path`` without its records of steps after ``step`` (and without
+    a line cut short by a crash); returns how many lines were dropped. The new file replaces
+    the old one in a single rename, so an interruption leaves one or the other."""
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        lines = f.readlines()
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(record, dict) or record.get("step", 0) <= step:
+            kept.append(line if line.endswith("\n") else line + "\n")
+    dropped = len(lines) - len(kept)
+    if dropped:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(kept)
+        os.replace(tmp, path)
+        print(f"{path}: dropped {dropped} line(s) logged after step {step} by the interrupted "
+              f"run (training resumes from the checkpoint at step {step}).", file=sys.stderr)
+    return dropped
 
 
 def step_metrics(step, st, trace, n_steps, elapsed, config, num_params, compile_s):

@@ -125,3 +125,20 @@ def test_table1_runner_redoes_what_no_checkpoint_backs(tmp_path, monkeypatch):
     assert [c["step"] for c in curve] == [3, 6]
     assert all(c["train_s"] < 1e5 for c in curve)
     assert json.load(open(root / "final" / "metrics.json"))["train_s"] < 1e5
+
+
+def test_table1_compare_checks_the_issues_targets(monkeypatch):
+    table1 = _table1_module(monkeypatch)
+    curve = lambda p: [{"step": 10, "views": "0", "psnr": p}]  # noqa: E731
+    table = {"mip-NeRF": {"psnr": [29.0, 30.0, 32.0, 32.5], "curve": curve([27.0, 28, 30, 31])},
+             "NeRF": {"psnr": [30.0, 31.0, 31.0, 27.0], "curve": curve([28.0, 29, 29, 26])}}
+    out = table1.compare(table)
+    np.testing.assert_allclose(out["psnr"], [-1.0, -1.0, 1.0, 5.5])
+    np.testing.assert_allclose(out["curve"][0]["psnr"], [-1.0, -1.0, 1.0, 5.0])
+    t = out["targets"]
+    assert not t["ahead_at_every_scale"] and t["gap_1_8_at_least_3_db_and_above_full"]
+    assert t["mean_psnr"] == pytest.approx(30.875) and t["mean_psnr_at_least_30"]
+    table["NeRF"]["psnr"] = [28.0, 29.0, 31.0, 30.0]  # ahead everywhere, but only 2.5 dB at 1/8
+    t = table1.compare(table)["targets"]
+    assert t["ahead_at_every_scale"] and not t["gap_1_8_at_least_3_db_and_above_full"]
+    assert table1.compare({"mip-NeRF": table["mip-NeRF"], "NeRF": {"curve": []}}) is None

@@ -29,13 +29,17 @@ def test_resume_matches_uninterrupted_run(tmp_path):
                            progress=False, compiler_options=FAST)
     assert (first.step, first.status) == (3, "stopped")
     assert checkpoints.latest_step(str(tmp_path / "split")) == 3
+    # As if the first run had gone on to log step 5 before dying without a checkpoint there.
+    with open(tmp_path / "split" / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 5, "loss": 99.0}) + "\n")
     second = training.train(TINY, train_dir=str(tmp_path / "split"), dataset=data,
                             progress=False, compiler_options=FAST)
     assert (full.step, full.status, second.step, second.status) == (6, "completed", 6, "completed")
     jax.tree_util.tree_map(np.testing.assert_array_equal, params_of(full), params_of(second))
     jax.tree_util.tree_map(np.testing.assert_array_equal, jax.device_get(full.state.opt_state),
                            jax.device_get(second.state.opt_state))
-    # The logs of the resumed run continue where the first part stopped.
+    # The logs of the resumed run continue where the first part's checkpoint stopped: the
+    # stale step-5 line is gone.
     lines = [json.loads(x) for x in open(tmp_path / "split" / "metrics.jsonl")]
     assert [x["step"] for x in lines] == [3, 6]
     full_lines = [json.loads(x) for x in open(tmp_path / "full" / "metrics.jsonl")]
