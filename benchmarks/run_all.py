@@ -10,7 +10,10 @@ Runs, on whatever devices JAX sees:
 3. **Rendering** (``render_speed.py``): one 800x800 view, reference and fast, both dtypes.
 4. **Same-steps PSNR** of the fast vs the reference path (``--parity_steps`` on the
    embedded scene, same seed and data order): the fast path must stay within 0.1 dB.
-5. **Time to quality** (``time_to_quality.py``, optional: ``--ttq_data_dir`` a Blender
+5. **What a fused MLP kernel could give** (``fused_mlp_floor.py``): the 8-layer trunk
+   unfused vs one GEMM of its FLOPs, and the train step and render with a 1 x 32 MLP (the
+   time of everything but the MLP).
+6. **Time to quality** (``time_to_quality.py``, optional: ``--ttq_data_dir`` a Blender
    scene such as lego): 400x400, all_images, the paper's schedule shape squeezed to
    ``--ttq_steps``, bfloat16 with the fast MLP.
 
@@ -39,6 +42,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
+import fused_mlp_floor  # noqa: E402
 import render_speed  # noqa: E402
 import time_to_quality  # noqa: E402
 import train_throughput  # noqa: E402
@@ -136,6 +140,15 @@ def main(argv=None):
     result["train_ms_per_step"] = best["ms_per_step"]
     result["train_rays_per_s"] = best["rays_per_sec"]
     result["render_800_s"] = None if args.quick else render["fast_bfloat16"]["seconds_per_view"]
+
+    floor = fused_mlp_floor.main(["--rows", "4096", "--iters", "2"] if args.quick else [])
+    best_sets = ["--set", "mlp_impl=fast", "--set", "compute_dtype=bfloat16"]
+    no_mlp = ["--set", "net_depth=1", "--set", "net_width=32", "--set", "net_width_condition=16"]
+    floor["train_ms_without_mlp"] = train_throughput.main(tiny_train + best_sets + no_mlp)[
+        "ms_per_step"]
+    floor["render_800_s_without_mlp"] = render_speed.main(tiny_render + best_sets + no_mlp)[
+        "seconds_per_view"]
+    result["fused_floor"] = floor
 
     if args.parity_steps:
         result["same_steps_psnr"] = same_steps_psnr(args.parity_steps, args.work_dir, args.quick)

@@ -1,0 +1,125 @@
+"""What a fused MLP kernel could gain: the trunk unfused vs one GEMM of the same FLOPs (GPU).
+
+The paper's trunk is 8 dense layers of 256 -> 256 (bias + ReLU) on ``N`` = rays x samples rows.
+XLA runs it layer by layer: each layer writes its ``[N, 256]`` activation to memory and the
+next reads it back. A fused kernel keeps a tile of rows on chip through all layers, so its
+cost is the tensor-core time with the weights streamed from L2 for every row tile (a
+128-row tile re-reads the trunk's 1 MB of bf16 weights). A single GEMM
+``[N, 8 * 256] @ [8 * 256, 256]`` has exactly the trunk's FLOPs and the same weight re-reads
+per 128 x 256 output tile, without the activation round trips; it reads its ``A`` operand
+from HBM, which a fused kernel would not, so its rate is a conservative estimate of what a
+fused trunk can reach. This script times, in bfloat16 with float32 accumulation:
+
+* ``chain``: the 8-layer trunk (dense + bias + ReLU) as XLA runs it;
+* ``gemm_xla``: the K = 2048 GEMM through XLA (cuBLAS);
+* ``gemm_pallas``: the same GEMM with JAX's Hopper Mosaic GPU matmul
+  (``jax.experimental.pallas.ops.gpu.hopper_matmul_mgpu``), the building block a fused
+  kernel would start from, if this JAX ships it;
+
+and prints TFLOP/s, the fraction of the chain's time each GEMM takes, and the render floor
+they imply (an 800x800 view: 1.77e14 FLOP in the full MLP forward).
+
+    python benchmarks/fused_mlp_floor.py --rows 524288 --iters 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+RENDER_FLOP = 1.77e14  # full MLP forward, one 800x800 view, 128 + 128 samples (RESULTS.md)
+
+
+def _time(fn, *args, iters):
+    out = fn(*args)
+    jax.block_until_ready(out)
+    runs = []
+    for _ in range(iters):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs), out
+
+
+def chain(x, ws, bs):
+    """``x [N, 256]`` through ``len(ws)`` dense + bias + ReLU layers (bf16, f32 accumulate)."""
+    for w, b in zip(ws, bs):
+        x = jax.nn.relu(jnp.dot(x, w, preferred_element_type=jnp.float32) + b).astype(x.dtype)
+    return x
+
+
+def gemm(a, b):
+    return jnp.dot(a, b, preferred_element_type=jnp.float32).astype(a.dtype)
+
+
+def pallas_gemm():
+    """JAX's Hopper matmul kernel with a 128 x 256 CTA tile, or None where JAX lacks it."""
+    try:
+        from jax.experimental.pallas.ops.gpu import hopper_matmul_mgpu as hm
+    except ImportError:
+        return None
+    config = hm.TuningConfig(tile_m=128, tile_n=128, tile_k=64, max_concurrent_steps=4,
+                             epi_tile_n=64, epi_tile_m=64,
+                             grid_minor_dim=hm.MatmulDimension.N, grid_tile_width=1,
+                             wg_dimension=hm.MatmulDimension.N)
+    return lambda a, b: hm.matmul(a, b, None, config)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", type=int, default=524288, help="N (the train step's 4096 x 128)")
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--layers", type=int, default=8)
+    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--json", default=None, help="also write the figures here")
+    args = p.parse_args(argv)
+    n, w, layers = args.rows, args.width, args.layers
+    keys = jax.random.split(jax.random.key(0), 2 * layers + 2)
+    dt = jnp.bfloat16
+    x = jax.random.normal(keys[0], (n, w), dt)
+    ws = [(jax.random.normal(k, (w, w), jnp.float32) / np.sqrt(w)).astype(dt)
+          for k in keys[1:layers + 1]]
+    bs = [jax.random.normal(k, (w,), jnp.float32) * 0.1 for k in keys[layers + 1:2 * layers + 1]]
+    a = jax.random.normal(keys[-1], (n, layers * w), dt)
+    b = jnp.concatenate(ws, axis=0)
+    flop = 2.0 * n * w * w * layers
+    results = {"device": jax.devices()[0].device_kind, "jax": jax.__version__, "rows": n,
+               "width": w, "layers": layers, "flop": flop}
+    t_chain, _ = _time(jax.jit(chain), x, ws, bs, iters=args.iters)
+    t_xla, ref = _time(jax.jit(gemm), a, b, iters=args.iters)
+    results["chain_ms"], results["gemm_xla_ms"] = t_chain * 1e3, t_xla * 1e3
+    kernel = pallas_gemm()
+    if kernel is not None:
+        try:
+            t_pl, out = _time(jax.jit(kernel), a, b, iters=args.iters)
+            err = float(jnp.max(jnp.abs(out.astype(jnp.float32) - ref.astype(jnp.float32)))
+                        / jnp.max(jnp.abs(ref.astype(jnp.float32))))
+            results["gemm_pallas_ms"], results["gemm_pallas_rel_err"] = t_pl * 1e3, err
+        except Exception as e:  # report, do not hide: the kernel's API moves between JAX versions
+            results["gemm_pallas_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+    print(f"{results['device']}, JAX {results['jax']}: N = {n:,} rows, {layers} x {w}x{w}, "
+          f"{flop:.3g} FLOP, bfloat16 with float32 accumulation, median of {args.iters}")
+    for name in ("chain", "gemm_xla", "gemm_pallas"):
+        ms = results.get(f"{name}_ms")
+        if ms is None:
+            continue
+        tflops = flop / (ms * 1e-3) / 1e12
+        results[f"{name}_tflops"] = tflops
+        print(f"  {name:12s} {ms:8.3f} ms  {tflops:6.1f} TFLOP/s  {ms / results['chain_ms']:5.2f}"
+              f" x chain  render floor at this rate {RENDER_FLOP / (tflops * 1e12):.3f} s")
+    if "gemm_pallas_error" in results:
+        print("  gemm_pallas failed:", results["gemm_pallas_error"])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()
