@@ -16,6 +16,11 @@ fused trunk can reach. This script times, in bfloat16 with float32 accumulation:
   (``jax.experimental.pallas.ops.gpu.hopper_matmul_mgpu``), the building block a fused
   kernel would start from, if this JAX ships it;
 
+* ``trunk_xla`` and ``trunk_fused``: the paper's real trunk (96-wide IPE input, the skip
+  after layer 4) as XLA runs it (``kernels.fused_trunk.trunk_reference``) and as the fused
+  kernel in development (``kernels.fused_trunk.fused_trunk``), with the kernel's relative
+  error against XLA (fresh random inputs each run);
+
 and prints TFLOP/s, the fraction of the chain's time each GEMM takes, and the render floor
 they imply (an 800x800 view: 1.77e14 FLOP in the full MLP forward).
 
@@ -71,6 +76,30 @@ def pallas_gemm():
     return lambda a, b: hm.matmul(a, b, None, config)
 
 
+def _trunk_rows(results, n, keys, iters):
+    """Time the real trunk through XLA and through the fused kernel; returns its FLOPs."""
+    from mipnerf_lib.kernels import fused_trunk
+
+    d = 96
+    shapes = [d] + [256] * 4 + [256 + d] + [256] * 2
+    ks = jax.random.split(jax.random.fold_in(keys[0], time.time_ns() % 2**31), 2 * len(shapes) + 1)
+    kernels = [jax.random.normal(k, (m, 256), jnp.float32) / np.sqrt(m)
+               for k, m in zip(ks, shapes)]
+    biases = [0.1 * jax.random.normal(k, (256,), jnp.float32) for k in ks[len(shapes):-1]]
+    x = jax.random.normal(ks[-1], (n, d), jnp.float32)
+    t_ref, ref = _time(jax.jit(fused_trunk.trunk_reference), x, kernels, biases, iters=iters)
+    results["trunk_xla_ms"] = t_ref * 1e3
+    try:
+        t_fused, out = _time(jax.jit(fused_trunk.fused_trunk), x, kernels, biases, iters=iters)
+        a, b = out.astype(jnp.float32), ref.astype(jnp.float32)
+        results["trunk_fused_ms"] = t_fused * 1e3
+        results["trunk_fused_rel_err"] = float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
+        results["trunk_fused_finite"] = bool(jnp.all(jnp.isfinite(a)))
+    except Exception as e:  # a kernel in development: report what failed
+        results["trunk_fused_error"] = f"{type(e).__name__}: {str(e)[:600]}"
+    return 2.0 * n * 256 * sum(shapes)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rows", type=int, default=524288, help="N (the train step's 4096 x 128)")
@@ -103,6 +132,7 @@ def main(argv=None):
             results["gemm_pallas_ms"], results["gemm_pallas_rel_err"] = t_pl * 1e3, err
         except Exception as e:  # report, do not hide: the kernel's API moves between JAX versions
             results["gemm_pallas_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+    trunk_flop = _trunk_rows(results, n, keys, args.iters)
     print(f"{results['device']}, JAX {results['jax']}: N = {n:,} rows, {layers} x {w}x{w}, "
           f"{flop:.3g} FLOP, bfloat16 with float32 accumulation, median of {args.iters}")
     for name in ("chain", "gemm_xla", "gemm_pallas"):
@@ -115,6 +145,17 @@ def main(argv=None):
               f" x chain  render floor at this rate {RENDER_FLOP / (tflops * 1e12):.3f} s")
     if "gemm_pallas_error" in results:
         print("  gemm_pallas failed:", results["gemm_pallas_error"])
+    print(f"  the real trunk (96 -> 8 x 256, skip after layer 4): {trunk_flop:.3g} FLOP")
+    for name in ("trunk_xla", "trunk_fused"):
+        ms = results.get(f"{name}_ms")
+        if ms is None:
+            continue
+        results[f"{name}_tflops"] = trunk_flop / (ms * 1e-3) / 1e12
+        print(f"  {name:12s} {ms:8.3f} ms  {results[f'{name}_tflops']:6.1f} TFLOP/s")
+    if "trunk_fused_rel_err" in results:
+        print(f"  trunk_fused relative error vs XLA: {results['trunk_fused_rel_err']:.2e}")
+    if "trunk_fused_error" in results:
+        print("  trunk_fused failed:", results["trunk_fused_error"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

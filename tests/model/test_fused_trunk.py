@@ -1,0 +1,126 @@
+"""The fused trunk kernel (mipnerf_lib.kernels.fused_trunk): its weight packing and reference
+on the CPU, its lowering to Mosaic GPU for CUDA and a run in the Mosaic GPU interpreter (on
+any machine), its numbers on a Hopper GPU."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from mipnerf_lib import model
+from mipnerf_lib.kernels import fused_trunk as ft
+from mipnerf_lib.kernels import mlp as fast_mlp
+
+D = 96  # the paper's IPE width: 2 x 3 x 16
+
+
+def _paper_mlp():
+    mlp = model.MLP(D, 27, net_depth=8, net_width=256, skip_layer=4, compute_dtype="bfloat16",
+                    mlp_impl="fast", rngs=nnx.Rngs(0))
+    for path, p in nnx.iter_graph(mlp):
+        if isinstance(p, nnx.Param) and path[-1] == "bias":
+            p[...] = 0.1 * jnp.sin(jnp.arange(p.shape[0], dtype=jnp.float32) + len(path))
+    kernels = [layer.kernel[...] for layer in mlp.layers]
+    biases = [layer.bias[...] for layer in mlp.layers]
+    return mlp, kernels, biases
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def test_trunk_reference_is_the_models_trunk():
+    """The model's density is one dense layer on the trunk: computing it from
+    trunk_reference reproduces the fast MLP's density (bfloat16: different bias rounding)."""
+    mlp, kernels, biases = _paper_mlp()
+    assert [k.shape[0] for k in kernels] == [D, 256, 256, 256, 256, 256 + D, 256, 256]
+    x = jax.random.normal(jax.random.PRNGKey(1), (4, 16, D))
+    c = jax.random.normal(jax.random.PRNGKey(2), (4, 27))
+    _, density = fast_mlp.mlp_forward(mlp, x, c)
+    h = ft.trunk_reference(x.reshape(-1, D), kernels, biases)
+    assert h.shape == (64, 256) and h.dtype == jnp.bfloat16
+    k, b = mlp.density_layer.kernel[...], mlp.density_layer.bias[...]
+    mine = h @ k.astype(jnp.bfloat16) + b.astype(jnp.bfloat16)
+    assert _rel(mine.reshape(density.shape), density) < 3e-2
+
+
+def test_packed_weights_follow_the_kernels_plan():
+    """Running the kernel's plan (padded input, packed weights, the skip as a second matmul)
+    in plain JAX gives trunk_reference."""
+    _, kernels, biases = _paper_mlp()
+    x = jax.random.normal(jax.random.PRNGKey(3), (128, D)).astype(jnp.bfloat16)
+    w, b, skips = ft.pack_weights(kernels, biases, D)
+    assert w.shape == (9, 256, 256) and b.shape == (8, 256) and skips == {5: 8}
+    xp = jnp.pad(x, ((0, 0), (0, ft.INPUT_PAD - D)))
+
+    def mm(a, k):
+        return jnp.dot(a, k, preferred_element_type=jnp.float32)
+
+    h = None
+    for layer in range(8):
+        acc = b[layer] + (mm(xp, w[layer][:ft.INPUT_PAD]) if h is None else mm(h, w[layer]))
+        if layer in skips:
+            acc = acc + mm(xp, w[skips[layer]][:ft.INPUT_PAD])
+        h = jax.nn.relu(acc).astype(jnp.bfloat16)
+    ref = ft.trunk_reference(x, kernels, biases)
+    assert _rel(h, ref) < 1e-2
+
+
+def test_pack_weights_rejects_what_the_kernel_cannot_do():
+    _, kernels, biases = _paper_mlp()
+    with pytest.raises(ValueError, match="input of at most 128"):
+        ft.pack_weights(kernels, biases, 200)
+    with pytest.raises(ValueError, match="width 256"):
+        ft.pack_weights([k[:, :128] for k in kernels], biases, D)
+
+
+def _plgpu():
+    try:
+        from jax.experimental.pallas import mosaic_gpu  # noqa: F401
+    except ImportError:
+        pytest.skip("this JAX has no Pallas Mosaic GPU")
+
+
+def test_fused_trunk_lowers_to_mosaic_gpu():
+    """Tracing and lowering for CUDA runs the Mosaic GPU lowering (shapes, layouts, wgmma
+    operands) on any machine; only compiling it needs a GPU."""
+    _plgpu()
+    _, kernels, biases = _paper_mlp()
+    x = jax.ShapeDtypeStruct((200, D), jnp.float32)  # not a multiple of the tile: padded
+    lowered = jax.jit(ft.fused_trunk).trace(x, kernels, biases).lower(lowering_platforms=("cuda",))
+    assert "mosaic_gpu" in lowered.as_text()
+
+
+def test_fused_trunk_in_the_mosaic_gpu_interpreter():
+    """Pallas's Mosaic GPU interpreter runs the kernel on the CPU (copies, barriers, wgmma on
+    simulated shared memory; the one difference: its wgmma reads the activation from shared
+    memory, not registers): three tiles, the last one padded."""
+    _plgpu()
+    try:
+        ft._interpret_params()
+    except NotImplementedError:
+        pytest.skip("this JAX has no Mosaic GPU interpret mode")
+    _, kernels, biases = _paper_mlp()
+    x = jax.random.normal(jax.random.PRNGKey(4), (2 * ft.TILE_ROWS + 3, D))
+    got = ft.fused_trunk(x, kernels, biases, interpret=True)
+    ref = ft.trunk_reference(x, kernels, biases)
+    assert got.shape == ref.shape == (2 * ft.TILE_ROWS + 3, 256)
+    assert _rel(got, ref) < 2e-2
+
+
+def _hopper():
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    return gpus and getattr(gpus[0], "compute_capability", "") == "9.0"
+
+
+@pytest.mark.skipif(not _hopper(), reason="needs a Hopper GPU (sm_90)")
+def test_fused_trunk_matches_reference_on_hopper():
+    _, kernels, biases = _paper_mlp()
+    seed = np.random.SeedSequence().entropy % 2**31  # fresh inputs each run
+    x = jax.random.normal(jax.random.PRNGKey(seed), (64 * 37 + 5, D))
+    got = jax.jit(ft.fused_trunk)(x, kernels, biases)
+    ref = ft.trunk_reference(x, kernels, biases)
+    assert got.shape == ref.shape and bool(jnp.all(jnp.isfinite(got.astype(jnp.float32))))
+    assert _rel(got, ref) < 2e-2, seed
