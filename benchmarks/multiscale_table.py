@@ -107,9 +107,11 @@ def _blender_dir(args):
 
 def method_config(name, args):
     """``name``'s config: its preset with :func:`method_config_overrides`, keeping every
-    checkpoint of the curve (a few MB each) and saving at every curve point."""
+    checkpoint (a few MB each) and saving every ``--save_every`` steps (default: at every
+    curve point; a curve point always ends a ``train`` call, which saves)."""
+    every = args.save_every or args.curve_every or args.steps
     overrides = method_config_overrides(name, args) + [
-        "keep_checkpoints=1000", f"save_every={args.curve_every or args.steps}",
+        "keep_checkpoints=1000", f"save_every={every}",
         "print_every=500"]
     return apply_overrides(get_config(METHODS[name][0]), overrides).validate()
 
@@ -270,9 +272,7 @@ def method_config_overrides(name, args):
     preset's for single-scale data)."""
     preset, extra, kind, _ = METHODS[name]
     base = [f"batching={args.batching}"] if kind == "multiscale" else []
-    every = [f"save_every={args.save_every}"] if args.save_every else []
-    return (base + squeezed_run_overrides(args.steps) + every + list(extra)
-            + list(args.overrides))
+    return base + squeezed_run_overrides(args.steps) + list(extra) + list(args.overrides)
 
 
 # The reference code's own reproduction, averaged over the 8 Blender scenes after 1M steps:

@@ -142,3 +142,16 @@ def test_table1_compare_checks_the_issues_targets(monkeypatch):
     t = table1.compare(table)["targets"]
     assert t["ahead_at_every_scale"] and not t["gap_1_8_at_least_3_db_and_above_full"]
     assert table1.compare({"mip-NeRF": table["mip-NeRF"], "NeRF": {"curve": []}}) is None
+
+
+def test_table1_runner_checkpoints_every_save_every_steps(tmp_path, monkeypatch):
+    """``--save_every`` adds checkpoints between curve points (a lost machine costs less)."""
+    table1 = _table1_module(monkeypatch)
+    sets = [a for kv in as_overrides(tiny_config(**TINIER_MODEL, batch_size=64, chunk=256))
+            for a in ("--set", kv) if not kv.startswith(("max_steps=", "save_every=",
+                                                         "print_every=", "lr_delay"))]
+    for every, expected in ((["--save_every", "2"], ["2", "4"]), ([], ["4"])):
+        out = tmp_path / str(len(every))
+        table1.main(["--steps", "4", *every, "--out", str(out), "--methods", "NeRF",
+                     "--no_compile_cache", *sets])
+        assert sorted(os.listdir(out / "nerf" / "train" / "checkpoints")) == expected
