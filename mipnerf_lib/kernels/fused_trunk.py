@@ -1,30 +1,38 @@
-"""The MLP's trunk in one Pallas kernel (Mosaic GPU backend, Hopper): forward, first version.
+"""The MLP's trunk in one Pallas kernel (Mosaic GPU backend, Hopper): forward only.
 
 **Status: in development, not used by the library.** On a CPU it lowers for CUDA and runs
 in Pallas's Mosaic GPU interpreter, matching :func:`trunk_reference`
-(``tests/model/test_fused_trunk.py``); it has not yet been compiled or timed on a GPU
-(``benchmarks/fused_mlp_floor.py``'s ``trunk_fused`` rows and that test file's GPU test do
-both). It joins ``Config.mlp_impl`` only after they pass there and it is faster.
+(``tests/model/test_fused_trunk.py``); the interpreter checks the data flow and the
+arithmetic, not the synchronisation (its copies complete at once: a missing barrier wait goes
+unnoticed). It has not yet been compiled or timed on a GPU (``benchmarks/fused_mlp_floor.py``'s
+``trunk_fused`` rows and that test file's GPU test do both). It joins ``Config.mlp_impl`` only
+after they pass there and it is faster than XLA.
 
 What it computes: the trunk of :class:`mipnerf_lib.model.MLP`, ``num_layers`` dense layers of
 width 256 with ReLU, the encoded input ``x`` concatenated again after layer ``skip_layer``
 (the same function as :func:`trunk_reference`), in bfloat16 with float32 accumulation.
 
-How: one CTA (one warpgroup) per tile of 64 rows. The tile's input is copied to shared memory
-once; every layer's weights are copied in (TMA) and multiplied with ``wgmma``; the bias
-(float32), ReLU and the cast to bfloat16 happen in registers, and the
-result is the next layer's left operand *from registers*: no activation goes to memory
-between layers. Only the last layer's output is written, once. A skip layer is two
-``wgmma``: the trunk's rows of its kernel on the activation, then (after copying its input
-rows in) the input's rows on ``x``. Shared memory: input tile 16 KB, one layer's weights
-128 KB, biases 8 KB.
+How: a CTA takes a tile of 128 rows, 64 for each of two compute warpgroups; a third
+warpgroup streams the weights. Every layer is a sum over 64-row chunks of its kernel,
+``h @ W = sum_c h[:, c] @ W[c]``: the producer copies the chunks (TMA) through a ring of
+``steps`` shared-memory buffers that both compute warpgroups read
+(``plgpu.emit_pipeline_warp_specialized``), so each weight chunk is fetched once per 128
+rows and the copy of the next chunk overlaps the ``wgmma`` of this one. A warpgroup's
+left operand is its activation, kept in shared memory as four ``[64, 64]`` chunks beside the
+two chunks of its (zero-padded) input: after each layer, bias (float32), ReLU and the cast
+to bfloat16 happen in registers and the result overwrites the activation chunks. Nothing
+goes to memory between layers; only the last layer's output is written. The layer after the
+skip reads six chunks: the four of the activation, then the two of the input. Shared memory:
+activations and inputs 96 KB, biases 16 KB, the ring 32 KB per buffer (3 by default: 208 KB
+of the 227 KB).
 
-What this first version does not do yet (the next steps, measured one at a time): overlap a
-layer's weight copy with the previous layer's ``wgmma`` (double buffering), 128-row tiles on
-two warpgroups sharing each weight copy (half the weight traffic per row), and the heads.
+Not yet done (next steps, measured one at a time): one pipeline across all layers
+(``pipeline_state``) instead of one per layer, which leaves a bubble at each layer's start;
+``wgmma`` without waiting for each chunk; a 2-CTA cluster multicasting the weight chunks
+(half the L2 traffic again); the heads (density, the folded view layer, RGB).
 
 Assumes: width 256; input width at most 128 (padded with zeros to 128: exact); rows padded
-to a multiple of 64 (the padding rows are computed and dropped); a Hopper GPU (sm_90).
+to a multiple of 128 (the padding rows are computed and dropped); a Hopper GPU (sm_90).
 """
 
 from __future__ import annotations
@@ -35,11 +43,16 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["TILE_ROWS", "WIDTH", "INPUT_PAD", "pack_weights", "trunk_reference", "fused_trunk"]
+__all__ = ["WIDTH", "INPUT_PAD", "CHUNK", "TILE_ROWS", "pack_chunks", "trunk_reference",
+           "fused_trunk"]
 
-TILE_ROWS = 64
 WIDTH = 256
 INPUT_PAD = 128
+CHUNK = 64  # rows of a weight chunk = columns of an activation chunk
+WG_ROWS = 64  # rows per compute warpgroup
+TILE_ROWS = 2 * WG_ROWS
+H_CHUNKS = WIDTH // CHUNK
+X_CHUNKS = INPUT_PAD // CHUNK
 
 
 def trunk_reference(x, kernels, biases, skip_layer=4):
@@ -57,79 +70,88 @@ def trunk_reference(x, kernels, biases, skip_layer=4):
     return h
 
 
-def pack_weights(kernels, biases, input_dim, skip_layer=4):
-    """The kernel's operands from the trunk's layers (see :func:`trunk_reference`):
-    ``w [num_layers + 1, 256, 256]`` bfloat16 (layer 0's kernel and the skip layer's input rows
-    zero-padded to 256 rows and placed as extra entries), ``b [num_layers, 256]`` float32, and
-    the index plan ``(layer_slot, skip_slot)`` the kernel follows."""
+def pack_chunks(kernels, biases, input_dim, skip_layer=4):
+    """The kernel's operands from the trunk's layers (see :func:`trunk_reference`).
+
+    Returns ``w [num_chunks * 64, 256]`` bfloat16, the 64-row chunks of every layer's kernel
+    in the order the kernel reads them (an input's rows zero-padded to 128); ``b
+    [num_layers, 256]`` float32; and the plan, per layer ``(first weight chunk, first
+    activation chunk, number of chunks)``, where activation chunks 0-3 are the previous
+    layer's output and 4-5 the padded input."""
     if any(k.shape[-1] != WIDTH for k in kernels):
         raise ValueError(f"fused_trunk needs width {WIDTH}, got {[k.shape for k in kernels]}")
     if input_dim > INPUT_PAD:
         raise ValueError(f"fused_trunk needs an input of at most {INPUT_PAD}, got {input_dim}")
     dt = jnp.bfloat16
 
-    def pad_rows(k):
-        return jnp.pad(k.astype(dt), ((0, WIDTH - k.shape[0]), (0, 0)))
+    def padded(k):
+        return jnp.pad(k.astype(dt), ((0, INPUT_PAD - k.shape[0]), (0, 0)))
 
-    mats, skips = [], {}
+    chunks, plan = [], []
     for i, k in enumerate(kernels):
-        if i > 0 and (i - 1) % skip_layer == 0 and i - 1 > 0:  # the layer after a skip
-            mats.append(k[:WIDTH].astype(dt))
-            skips[i] = len(kernels) + len(skips)
+        if i == 0:
+            rows, first = padded(k), H_CHUNKS
+        elif i > 1 and (i - 1) % skip_layer == 0:  # the layer after a skip
+            rows, first = jnp.concatenate([k[:WIDTH].astype(dt), padded(k[WIDTH:])]), 0
         else:
-            mats.append(pad_rows(k))
-    extra = [pad_rows(kernels[i][WIDTH:]) for i in sorted(skips)]
-    w = jnp.stack(mats + extra)
+            rows, first = k.astype(dt), 0
+        plan.append((len(chunks), first, rows.shape[0] // CHUNK))
+        chunks += [rows[j:j + CHUNK] for j in range(0, rows.shape[0], CHUNK)]
+    w = jnp.concatenate(chunks)
     b = jnp.stack([bb.astype(jnp.float32) for bb in biases])
-    return w, b, skips
+    return w, b, tuple(plan)
 
 
-def _body(x_gmem, w_gmem, b_gmem, out_gmem, x_smem, w_smem, b_smem, bars, *lhs_smem,
-          num_layers, skips, interpret):
+def _swizzled():
+    from jax.experimental.pallas import mosaic_gpu as plgpu
+
+    return plgpu.TilingTransform((8, 64)), plgpu.SwizzleTransform(128)
+
+
+def _body(x_gmem, w_gmem, b_gmem, out_gmem, a_smem, b_smem, bars, *, plan, steps):
     from jax.experimental import pallas as pl
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
-    rows = pl.ds(lax.axis_index("tiles") * TILE_ROWS, TILE_ROWS)
-    uses = iter(range(bars.shape[0]))
+    wg = lax.axis_index("wg")  # 0, 1: compute; 2: the weights' producer
+    rows = pl.ds(lax.axis_index("tiles") * TILE_ROWS + wg * WG_ROWS, WG_ROWS)
+    last = len(plan) - 1
+    for layer, (w_first, a_first, n_chunks) in enumerate(plan):
 
-    def copy_in(src, dst):
-        bar = bars.at[next(uses)]
-        plgpu.copy_gmem_to_smem(src, dst, bar)
-        plgpu.barrier_wait(bar)
+        def mma(idxs, w_smem, acc_ref, a_first=a_first):
+            (c,) = idxs
+            plgpu.wgmma(acc_ref, a_smem.at[wg, c + a_first], w_smem)
+            plgpu.wgmma_wait(0)  # the chunk's buffer is released when the body returns
+            return acc_ref
 
-    copy_in(x_gmem.at[rows], x_smem)
-    copy_in(b_gmem, b_smem)
-    h = None
-    for layer in range(num_layers):
-        copy_in(w_gmem.at[layer], w_smem)
-        bias = b_smem[layer]
-        if not interpret:  # registers laid out to broadcast over the wgmma's rows (a
-            # compile-time fact the interpreter has no rule for)
-            bias = plgpu.layout_cast(bias, plgpu.Layout.WGMMA.reduce(0))
+        def context(eval_pipeline, layer=layer):  # runs on the compute warpgroups only
+            if layer == 0:  # this warpgroup's input rows and the biases
+                copies = [(x_gmem.at[rows, pl.ds(j * CHUNK, CHUNK)], a_smem.at[wg, H_CHUNKS + j])
+                          for j in range(X_CHUNKS)] + [(b_gmem, b_smem.at[wg])]
+                for j, (src, dst) in enumerate(copies):
+                    plgpu.copy_gmem_to_smem(src, dst, bars.at[wg * len(copies) + j])
+                for j in range(len(copies)):
+                    plgpu.barrier_wait(bars.at[wg * len(copies) + j])
 
-        def matmul(acc_ref, lhs=h, layer=layer):
-            if lhs is None:  # layer 0: the input tile, its kernel's first INPUT_PAD rows
-                plgpu.wgmma(acc_ref, x_smem, w_smem.at[pl.ds(0, INPUT_PAD)])
-            elif interpret:  # the interpreter takes wgmma operands from shared memory only
-                lhs_smem[0][...] = lhs
+            @functools.partial(pl.run_scoped, acc_ref=plgpu.ACC((WG_ROWS, WIDTH), jnp.float32))
+            def _(acc_ref):
+                eval_pipeline(acc_ref)
+                bias = lax.broadcast_in_dim(b_smem[wg, layer], (WG_ROWS, WIDTH), [1])
+                h = jnp.maximum(acc_ref[...] + bias, 0.0).astype(jnp.bfloat16)
+                for j in range(H_CHUNKS):
+                    a_smem[wg, j] = h[:, j * CHUNK:(j + 1) * CHUNK]
                 plgpu.commit_smem()
-                plgpu.wgmma(acc_ref, lhs_smem[0], w_smem)
-            else:
-                plgpu.wgmma(acc_ref, lhs, w_smem)
-            if layer in skips:  # the input's rows of the layer after the skip
-                plgpu.wgmma_wait(0)  # before the copy overwrites the weights it reads
-                copy_in(w_gmem.at[skips[layer]], w_smem)
-                plgpu.wgmma(acc_ref, x_smem, w_smem.at[pl.ds(0, INPUT_PAD)])
-            return acc_ref[...]
+                if layer == last:
+                    for j in range(H_CHUNKS):
+                        plgpu.copy_smem_to_gmem(a_smem.at[wg, j],
+                                                out_gmem.at[rows, pl.ds(j * CHUNK, CHUNK)])
+                    plgpu.wait_smem_to_gmem(0)
 
-        acc = pl.run_scoped(matmul, plgpu.ACC((TILE_ROWS, WIDTH), jnp.float32))
-        acc = acc + lax.broadcast_in_dim(bias, (TILE_ROWS, WIDTH), [1])
-        h = jnp.maximum(acc, 0.0).astype(jnp.bfloat16)
-    out_smem = w_smem.at[pl.ds(0, TILE_ROWS)]  # the weights are no longer needed
-    out_smem[...] = h
-    plgpu.commit_smem()
-    plgpu.copy_smem_to_gmem(out_smem, out_gmem.at[rows])
-    plgpu.wait_smem_to_gmem(0)
+        plgpu.emit_pipeline_warp_specialized(
+            mma, grid=(n_chunks,), memory_registers=40,
+            in_specs=[plgpu.BlockSpec((CHUNK, WIDTH), lambda c, f=w_first: (c + f, 0),
+                                      transforms=_swizzled())],
+            wg_axis="wg", num_compute_wgs=2, max_concurrent_steps=steps,
+            compute_context=context)(w_gmem)
 
 
 def _interpret_params():
@@ -141,31 +163,33 @@ def _interpret_params():
     return InterpretGPUParams()
 
 
-def fused_trunk(x, kernels, biases, skip_layer=4, interpret=False):
+def fused_trunk(x, kernels, biases, skip_layer=4, steps=3, interpret=False):
     """:func:`trunk_reference` in one Mosaic GPU kernel: ``x [N, D]`` -> ``[N, 256]`` bf16.
 
-    ``interpret=True`` runs the kernel in Pallas's Mosaic GPU interpreter (any backend, slow:
-    for tests on a CPU)."""
+    ``steps``: weight chunks in flight (shared-memory buffers of 32 KB; at most 3 fit).
+    ``interpret=True`` runs the kernel in Pallas's Mosaic GPU interpreter (any backend,
+    slow: for tests on a CPU)."""
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
     n, d = x.shape
-    w, b, skips = pack_weights(kernels, biases, d, skip_layer)
+    w, b, plan = pack_chunks(kernels, biases, d, skip_layer)
     n_pad = -(-n // TILE_ROWS) * TILE_ROWS
     xp = jnp.pad(x.astype(jnp.bfloat16), ((0, n_pad - n), (0, INPUT_PAD - d)))
-    swizzled = (plgpu.TilingTransform((8, 64)), plgpu.SwizzleTransform(128))
-    num_layers = len(kernels)
     call = plgpu.kernel(
-        functools.partial(_body, num_layers=num_layers, skips=skips, interpret=interpret),
+        functools.partial(_body, plan=plan, steps=steps),
         out_type=jax.ShapeDtypeStruct((n_pad, WIDTH), jnp.bfloat16),
         scratch_types=[
-            plgpu.SMEM((TILE_ROWS, INPUT_PAD), jnp.bfloat16, transforms=swizzled),
-            plgpu.SMEM((WIDTH, WIDTH), jnp.bfloat16, transforms=swizzled),
-            plgpu.SMEM((num_layers, WIDTH), jnp.float32),
-            plgpu.Barrier(num_barriers=2 + num_layers + len(skips)),
-        ] + ([plgpu.SMEM((TILE_ROWS, WIDTH), jnp.bfloat16, transforms=swizzled)]
-             if interpret else []),
+            plgpu.SMEM((2, H_CHUNKS + X_CHUNKS, WG_ROWS, CHUNK), jnp.bfloat16,
+                       transforms=_swizzled()),
+            plgpu.SMEM((2, len(kernels), WIDTH), jnp.float32),
+            plgpu.Barrier(num_barriers=2 * (X_CHUNKS + 1)),
+        ],
         grid=(n_pad // TILE_ROWS,),
         grid_names=("tiles",),
+        num_threads=3,
+        thread_name="wg",
+        compiler_params=plgpu.CompilerParams(
+            lowering_semantics=plgpu.LoweringSemantics.Warpgroup),
         interpret=_interpret_params() if interpret else None,
     )
     return call(xp, w, b)[:n]

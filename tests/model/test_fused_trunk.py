@@ -46,34 +46,35 @@ def test_trunk_reference_is_the_models_trunk():
     assert _rel(mine.reshape(density.shape), density) < 3e-2
 
 
-def test_packed_weights_follow_the_kernels_plan():
-    """Running the kernel's plan (padded input, packed weights, the skip as a second matmul)
-    in plain JAX gives trunk_reference."""
+def test_packed_chunks_follow_the_kernels_plan():
+    """Running the kernel's plan (64-column chunks of the activation and of the padded input,
+    64-row chunks of the kernels, in the packed order) in plain JAX gives trunk_reference."""
     _, kernels, biases = _paper_mlp()
     x = jax.random.normal(jax.random.PRNGKey(3), (128, D)).astype(jnp.bfloat16)
-    w, b, skips = ft.pack_weights(kernels, biases, D)
-    assert w.shape == (9, 256, 256) and b.shape == (8, 256) and skips == {5: 8}
+    w, b, plan = ft.pack_chunks(kernels, biases, D)
+    # Layer 0 reads the 2 input chunks; layer 5 (after the skip) 4 + 2; the others 4.
+    assert plan == ((0, 4, 2), (2, 0, 4), (6, 0, 4), (10, 0, 4), (14, 0, 4), (18, 0, 6),
+                    (24, 0, 4), (28, 0, 4))
+    assert w.shape == (32 * ft.CHUNK, 256) and b.shape == (8, 256)
     xp = jnp.pad(x, ((0, 0), (0, ft.INPUT_PAD - D)))
-
-    def mm(a, k):
-        return jnp.dot(a, k, preferred_element_type=jnp.float32)
-
-    h = None
-    for layer in range(8):
-        acc = b[layer] + (mm(xp, w[layer][:ft.INPUT_PAD]) if h is None else mm(h, w[layer]))
-        if layer in skips:
-            acc = acc + mm(xp, w[skips[layer]][:ft.INPUT_PAD])
+    a = [None] * 4 + [xp[:, j * 64:(j + 1) * 64] for j in range(2)]
+    for layer, (w_first, a_first, n) in enumerate(plan):
+        acc = b[layer]
+        for c in range(n):
+            chunk = w[(w_first + c) * ft.CHUNK:(w_first + c + 1) * ft.CHUNK]
+            acc = acc + jnp.dot(a[a_first + c], chunk, preferred_element_type=jnp.float32)
         h = jax.nn.relu(acc).astype(jnp.bfloat16)
+        a[:4] = [h[:, j * 64:(j + 1) * 64] for j in range(4)]
     ref = ft.trunk_reference(x, kernels, biases)
     assert _rel(h, ref) < 1e-2
 
 
-def test_pack_weights_rejects_what_the_kernel_cannot_do():
+def test_pack_chunks_rejects_what_the_kernel_cannot_do():
     _, kernels, biases = _paper_mlp()
     with pytest.raises(ValueError, match="input of at most 128"):
-        ft.pack_weights(kernels, biases, 200)
+        ft.pack_chunks(kernels, biases, 200)
     with pytest.raises(ValueError, match="width 256"):
-        ft.pack_weights([k[:, :128] for k in kernels], biases, D)
+        ft.pack_chunks([k[:, :128] for k in kernels], biases, D)
 
 
 def _plgpu():
@@ -94,19 +95,19 @@ def test_fused_trunk_lowers_to_mosaic_gpu():
 
 
 def test_fused_trunk_in_the_mosaic_gpu_interpreter():
-    """Pallas's Mosaic GPU interpreter runs the kernel on the CPU (copies, barriers, wgmma on
-    simulated shared memory; the one difference: its wgmma reads the activation from shared
-    memory, not registers): three tiles, the last one padded."""
+    """Pallas's Mosaic GPU interpreter runs the kernel on the CPU (the producer and both
+    compute warpgroups, copies and wgmma on simulated shared memory): two tiles, the last
+    one padded."""
     _plgpu()
     try:
         ft._interpret_params()
     except NotImplementedError:
         pytest.skip("this JAX has no Mosaic GPU interpret mode")
     _, kernels, biases = _paper_mlp()
-    x = jax.random.normal(jax.random.PRNGKey(4), (2 * ft.TILE_ROWS + 3, D))
+    x = jax.random.normal(jax.random.PRNGKey(4), (ft.TILE_ROWS + 3, D))
     got = ft.fused_trunk(x, kernels, biases, interpret=True)
     ref = ft.trunk_reference(x, kernels, biases)
-    assert got.shape == ref.shape == (2 * ft.TILE_ROWS + 3, 256)
+    assert got.shape == ref.shape == (ft.TILE_ROWS + 3, 256)
     assert _rel(got, ref) < 2e-2
 
 
@@ -119,7 +120,7 @@ def _hopper():
 def test_fused_trunk_matches_reference_on_hopper():
     _, kernels, biases = _paper_mlp()
     seed = np.random.SeedSequence().entropy % 2**31  # fresh inputs each run
-    x = jax.random.normal(jax.random.PRNGKey(seed), (64 * 37 + 5, D))
+    x = jax.random.normal(jax.random.PRNGKey(seed), (ft.TILE_ROWS * 37 + 5, D))
     got = jax.jit(ft.fused_trunk)(x, kernels, biases)
     ref = ft.trunk_reference(x, kernels, biases)
     assert got.shape == ref.shape and bool(jnp.all(jnp.isfinite(got.astype(jnp.float32))))
