@@ -17,9 +17,14 @@ fused trunk can reach. This script times, in bfloat16 with float32 accumulation:
   kernel would start from, if this JAX ships it;
 
 * ``trunk_xla`` and ``trunk_fused``: the paper's real trunk (96-wide IPE input, the skip
-  after layer 4) as XLA runs it (``kernels.fused_trunk.trunk_reference``) and as the fused
-  kernel in development (``kernels.fused_trunk.fused_trunk``), with the kernel's relative
+  after layer 4) as XLA runs it (``kernels.fused_mlp.trunk_reference``) and as the fused
+  kernel in development (``kernels.fused_mlp.fused_trunk``), with the kernel's relative
   error against XLA (fresh random inputs each run);
+
+* ``mlp_fast`` and ``mlp_fused``: the paper's whole MLP (trunk, density, the folded view
+  layer, RGB) on ``--rows`` / 128 rays of 128 samples, as the fast path runs it through XLA
+  (``kernels.mlp.mlp_forward``) and as the fused kernel (``kernels.fused_mlp.
+  fused_mlp_forward``), with its relative errors (the render's MLP, one chunk's worth);
 
 and prints TFLOP/s, the fraction of the chain's time each GEMM takes, and the render floor
 they imply (an 800x800 view: 1.77e14 FLOP in the full MLP forward).
@@ -78,7 +83,7 @@ def pallas_gemm():
 
 def _trunk_rows(results, n, keys, iters):
     """Time the real trunk through XLA and through the fused kernel; returns its FLOPs."""
-    from mipnerf_lib.kernels import fused_trunk
+    from mipnerf_lib.kernels import fused_mlp
 
     d = 96
     shapes = [d] + [256] * 4 + [256 + d] + [256] * 2
@@ -87,10 +92,10 @@ def _trunk_rows(results, n, keys, iters):
                for k, m in zip(ks, shapes)]
     biases = [0.1 * jax.random.normal(k, (256,), jnp.float32) for k in ks[len(shapes):-1]]
     x = jax.random.normal(ks[-1], (n, d), jnp.float32)
-    t_ref, ref = _time(jax.jit(fused_trunk.trunk_reference), x, kernels, biases, iters=iters)
+    t_ref, ref = _time(jax.jit(fused_mlp.trunk_reference), x, kernels, biases, iters=iters)
     results["trunk_xla_ms"] = t_ref * 1e3
     try:
-        t_fused, out = _time(jax.jit(fused_trunk.fused_trunk), x, kernels, biases, iters=iters)
+        t_fused, out = _time(jax.jit(fused_mlp.fused_trunk), x, kernels, biases, iters=iters)
         a, b = out.astype(jnp.float32), ref.astype(jnp.float32)
         results["trunk_fused_ms"] = t_fused * 1e3
         results["trunk_fused_rel_err"] = float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
@@ -98,6 +103,35 @@ def _trunk_rows(results, n, keys, iters):
     except Exception as e:  # a kernel in development: report what failed
         results["trunk_fused_error"] = f"{type(e).__name__}: {str(e)[:600]}"
     return 2.0 * n * 256 * sum(shapes)
+
+
+def _mlp_rows(results, n, iters):
+    """Time the paper's MLP through the fast path (XLA) and the fused kernel; its FLOPs."""
+    from flax import nnx
+
+    from mipnerf_lib import model
+    from mipnerf_lib.kernels import fused_mlp
+    from mipnerf_lib.kernels import mlp as fast_mlp
+
+    mlp = model.MLP(96, 27, net_depth=8, net_width=256, skip_layer=4, compute_dtype="bfloat16",
+                    mlp_impl="fast", rngs=nnx.Rngs(time.time_ns() % 2**31))
+    rays = n // 128
+    k = jax.random.split(jax.random.key(time.time_ns() % 2**31))
+    x = jax.random.normal(k[0], (rays, 128, 96), jnp.float32)
+    c = jax.random.normal(k[1], (rays, 27), jnp.float32)
+    t_ref, ref = _time(jax.jit(lambda x, c: fast_mlp.mlp_forward(mlp, x, c)), x, c, iters=iters)
+    results["mlp_fast_ms"] = t_ref * 1e3
+    try:
+        t_fused, out = _time(jax.jit(lambda x, c: fused_mlp.fused_mlp_forward(mlp, x, c)),
+                             x, c, iters=iters)
+        results["mlp_fused_ms"] = t_fused * 1e3
+        results["mlp_fused_rel_err"] = [
+            float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b))) for a, b in zip(out, ref)]
+        results["mlp_fused_finite"] = bool(all(jnp.all(jnp.isfinite(a)) for a in out))
+    except Exception as e:  # a kernel in development: report what failed
+        results["mlp_fused_error"] = f"{type(e).__name__}: {str(e)[:600]}"
+    shapes = [96] + [256] * 4 + [256 + 96] + [256] * 2
+    return 2.0 * n * (256 * sum(shapes) + 256 * 129 + 128 * 3)
 
 
 def main(argv=None):
@@ -133,6 +167,7 @@ def main(argv=None):
         except Exception as e:  # report, do not hide: the kernel's API moves between JAX versions
             results["gemm_pallas_error"] = f"{type(e).__name__}: {str(e)[:300]}"
     trunk_flop = _trunk_rows(results, n, keys, args.iters)
+    mlp_flop = _mlp_rows(results, n, args.iters)
     print(f"{results['device']}, JAX {results['jax']}: N = {n:,} rows, {layers} x {w}x{w}, "
           f"{flop:.3g} FLOP, bfloat16 with float32 accumulation, median of {args.iters}")
     for name in ("chain", "gemm_xla", "gemm_pallas"):
@@ -152,6 +187,19 @@ def main(argv=None):
             continue
         results[f"{name}_tflops"] = trunk_flop / (ms * 1e-3) / 1e12
         print(f"  {name:12s} {ms:8.3f} ms  {results[f'{name}_tflops']:6.1f} TFLOP/s")
+    print(f"  the whole MLP (trunk and heads, the fast path's folded form): {mlp_flop:.3g} FLOP")
+    for name in ("mlp_fast", "mlp_fused"):
+        ms = results.get(f"{name}_ms")
+        if ms is None:
+            continue
+        results[f"{name}_tflops"] = mlp_flop / (ms * 1e-3) / 1e12
+        print(f"  {name:12s} {ms:8.3f} ms  {results[f'{name}_tflops']:6.1f} TFLOP/s  render "
+              f"MLP at this rate {RENDER_FLOP / (results[f'{name}_tflops'] * 1e12):.3f} s")
+    if "mlp_fused_error" in results:
+        print("  mlp_fused failed:", results["mlp_fused_error"])
+    elif "mlp_fused_rel_err" in results:
+        print(f"  mlp_fused relative error vs the fast path: rgb {results['mlp_fused_rel_err'][0]:.2e}"
+              f", density {results['mlp_fused_rel_err'][1]:.2e}")
     if "trunk_fused_rel_err" in results:
         print(f"  trunk_fused relative error vs XLA: {results['trunk_fused_rel_err']:.2e}")
     if "trunk_fused_error" in results:

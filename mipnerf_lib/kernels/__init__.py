@@ -5,8 +5,8 @@ on the same parameters and is chosen by ``Config.mlp_impl`` (``'auto'``: on a GP
 - :mod:`~mipnerf_lib.kernels.mlp`: the MLP rewritten to move fewer bytes (split skip and
   view matmuls, the bottleneck folded into the view layer, bias gradients as matmuls).
   Plain JAX; any backend, any dtype; tested against the reference on CPU and on the GPU.
-- :mod:`~mipnerf_lib.kernels.fused_trunk`: the trunk in one Pallas Mosaic GPU kernel (Hopper:
-  two compute warpgroups, weights streamed by a third), forward only, in development:
-  checked on a CPU (lowering, interpreter), not yet on a GPU, and not selectable by
-  ``mlp_impl``.
+- :mod:`~mipnerf_lib.kernels.fused_mlp`: the MLP's forward (trunk alone, or trunk and heads)
+  in one Pallas Mosaic GPU kernel (Hopper: two compute warpgroups, weights streamed by a
+  third), in development: checked on a CPU (lowering, interpreter), not yet on a GPU, and
+  not selectable by ``mlp_impl``.
 """

@@ -1,4 +1,4 @@
-"""The fused trunk kernel (mipnerf_lib.kernels.fused_trunk): its weight packing and reference
+"""The fused trunk kernel (mipnerf_lib.kernels.fused_mlp): its weight packing and reference
 on the CPU, its lowering to Mosaic GPU for CUDA and a run in the Mosaic GPU interpreter (on
 any machine), its numbers on a Hopper GPU."""
 
@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 from mipnerf_lib import model
-from mipnerf_lib.kernels import fused_trunk as ft
+from mipnerf_lib.kernels import fused_mlp as ft
 from mipnerf_lib.kernels import mlp as fast_mlp
 
 D = 96  # the paper's IPE width: 2 x 3 x 16
@@ -104,11 +104,39 @@ def test_fused_trunk_in_the_mosaic_gpu_interpreter():
     except NotImplementedError:
         pytest.skip("this JAX has no Mosaic GPU interpret mode")
     _, kernels, biases = _paper_mlp()
-    x = jax.random.normal(jax.random.PRNGKey(4), (ft.TILE_ROWS + 3, D))
+    x = jax.random.normal(jax.random.PRNGKey(4), (ft.TILE_ROWS - 28, D))  # one tile, padded
     got = ft.fused_trunk(x, kernels, biases, interpret=True)
     ref = ft.trunk_reference(x, kernels, biases)
-    assert got.shape == ref.shape == (ft.TILE_ROWS + 3, 256)
+    assert got.shape == ref.shape == (ft.TILE_ROWS - 28, 256)
     assert _rel(got, ref) < 2e-2
+
+
+def test_fused_mlp_forward_in_the_mosaic_gpu_interpreter():
+    """The whole MLP (trunk, density, the folded view layer with each ray's direction, RGB)
+    in the kernel matches the fast MLP in bfloat16: one tile, 2 rays of 64 samples, one for
+    each compute warpgroup (padding rows are covered by the trunk's test)."""
+    _plgpu()
+    try:
+        ft._interpret_params()
+    except NotImplementedError:
+        pytest.skip("this JAX has no Mosaic GPU interpret mode")
+    mlp, _, _ = _paper_mlp()
+    x = jax.random.normal(jax.random.PRNGKey(5), (2, 64, D))
+    c = jax.random.normal(jax.random.PRNGKey(6), (2, 27))
+    rgb, density = ft.fused_mlp_forward(mlp, x, c, interpret=True)
+    rgb0, density0 = fast_mlp.mlp_forward(mlp, x, c)
+    assert rgb.shape == rgb0.shape and density.shape == density0.shape
+    assert _rel(rgb, rgb0) < 3e-2 and _rel(density, density0) < 3e-2
+
+
+def test_fused_mlp_forward_rejects_other_layouts():
+    mlp, _, _ = _paper_mlp()
+    x, c = jnp.zeros((2, 32, D)), jnp.zeros((2, 27))
+    with pytest.raises(ValueError, match="multiples of 64"):
+        ft.fused_mlp_forward(mlp, x, c)
+    small = model.MLP(D, 27, net_depth=2, net_width=64, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="paper's MLP layout"):
+        ft.fused_mlp_forward(small, jnp.zeros((2, 64, D)), c)
 
 
 def _hopper():
@@ -125,3 +153,16 @@ def test_fused_trunk_matches_reference_on_hopper():
     ref = ft.trunk_reference(x, kernels, biases)
     assert got.shape == ref.shape and bool(jnp.all(jnp.isfinite(got.astype(jnp.float32))))
     assert _rel(got, ref) < 2e-2, seed
+
+
+@pytest.mark.skipif(not _hopper(), reason="needs a Hopper GPU (sm_90)")
+def test_fused_mlp_forward_matches_the_fast_mlp_on_hopper():
+    mlp, _, _ = _paper_mlp()
+    seed = np.random.SeedSequence().entropy % 2**31
+    k = jax.random.split(jax.random.PRNGKey(seed))
+    x = jax.random.normal(k[0], (33, 128, D))
+    c = jax.random.normal(k[1], (33, 27))
+    rgb, density = jax.jit(lambda x, c: ft.fused_mlp_forward(mlp, x, c))(x, c)
+    rgb0, density0 = fast_mlp.mlp_forward(mlp, x, c)
+    for a, b in ((rgb, rgb0), (density, density0)):
+        assert bool(jnp.all(jnp.isfinite(a))) and _rel(a, b) < 3e-2, seed
