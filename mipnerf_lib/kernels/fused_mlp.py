@@ -34,7 +34,7 @@ activations and inputs 96 KB, biases 18 KB, the ring 3 x 32 KB.
 
 Not yet done (next steps, measured one at a time): one pipeline across all layers
 (``pipeline_state``) instead of one per layer, which leaves a bubble at each layer's start;
-``wgmma`` without waiting for each chunk; a 2-CTA cluster multicasting the weight chunks
+a 2-CTA cluster multicasting the weight chunks
 (half the L2 traffic again); the backward pass (training).
 
 Assumes: width 256; input width at most 128 (padded with zeros: exact); rows padded to a
@@ -118,7 +118,7 @@ def _swizzled():
     return plgpu.TilingTransform((8, 64)), plgpu.SwizzleTransform(128)
 
 
-def _body(*refs, plan, steps, samples):
+def _body(*refs, plan, steps, samples, overlap):
     """Both kernels: the trunk, then (``samples`` not None) the heads. Refs: inputs ``x, w, b``
     (+ ``wh, wr, vb``), outputs ``h`` (or ``rgb8, density8``), scratch ``a, b, bars`` (+ ``vb,
     out``)."""
@@ -148,7 +148,9 @@ def _body(*refs, plan, steps, samples):
         def mma(idxs, w_smem, acc_ref):
             (c,) = idxs
             plgpu.wgmma(acc_ref, a_smem.at[wg, c + a_first], w_smem)
-            plgpu.wgmma_wait(0)  # the chunk's buffer is released when the body returns
+            # overlap=0: this chunk's wgmma is done when its buffer is released (the body
+            # returns); overlap=1: the previous chunk's is, so two wgmma can be in flight.
+            plgpu.wgmma_wait(overlap)
             return acc_ref
 
         def context(eval_pipeline):  # runs on the compute warpgroups only
@@ -163,7 +165,7 @@ def _body(*refs, plan, steps, samples):
         plgpu.emit_pipeline_warp_specialized(
             mma, grid=(n_chunks,), memory_registers=40,
             in_specs=[plgpu.BlockSpec((CHUNK, n_out), lambda c: (c + w_first, 0),
-                                      transforms=_swizzled())],
+                                      transforms=_swizzled(), delay_release=overlap)],
             wg_axis="wg", num_compute_wgs=2, max_concurrent_steps=steps,
             compute_context=context)(weights)
 
@@ -225,10 +227,12 @@ def _interpret_params():
     return InterpretGPUParams()
 
 
-def fused_trunk(x, kernels, biases, skip_layer=4, steps=3, interpret=False):
+def fused_trunk(x, kernels, biases, skip_layer=4, steps=3, overlap=1, interpret=False):
     """:func:`trunk_reference` in one Mosaic GPU kernel: ``x [N, D]`` -> ``[N, 256]`` bf16.
 
-    ``steps``: weight chunks in flight (shared-memory buffers of 32 KB; at most 3 fit).
+    ``steps``: weight chunks in flight (shared-memory buffers of 32 KB; at most 3 fit);
+    ``overlap``: 1 lets a chunk's ``wgmma`` run while the next is issued (its buffer is
+    released one step later), 0 waits for each.
     ``interpret=True`` runs the kernel in Pallas's Mosaic GPU interpreter (any backend,
     slow: for tests on a CPU)."""
     from jax.experimental.pallas import mosaic_gpu as plgpu
@@ -238,7 +242,7 @@ def fused_trunk(x, kernels, biases, skip_layer=4, steps=3, interpret=False):
     n_pad = -(-n // TILE_ROWS) * TILE_ROWS
     xp = jnp.pad(x.astype(jnp.bfloat16), ((0, n_pad - n), (0, INPUT_PAD - d)))
     call = plgpu.kernel(
-        functools.partial(_body, plan=plan, steps=steps, samples=None),
+        functools.partial(_body, plan=plan, steps=steps, samples=None, overlap=overlap),
         out_type=jax.ShapeDtypeStruct((n_pad, WIDTH), jnp.bfloat16),
         scratch_types=[
             plgpu.SMEM((2, H_CHUNKS + X_CHUNKS, WG_ROWS, CHUNK), jnp.bfloat16,
@@ -280,11 +284,11 @@ def pack_heads(mlp, condition, samples):
     return wh, wr, vb, b_rgb
 
 
-def fused_mlp_forward(mlp, x, condition, steps=3, interpret=False):
+def fused_mlp_forward(mlp, x, condition, steps=3, overlap=1, interpret=False):
     """:func:`mipnerf_lib.kernels.mlp.mlp_forward` (bfloat16) in one Mosaic GPU kernel, for the
     paper's layout: ``x [..., S, D]``, ``condition [..., C]`` -> ``(raw_rgb [..., S, 3],
     raw_density [..., S, 1])`` float32. ``S`` must be a multiple of 64 (a warpgroup's rows
-    belong to one ray)."""
+    belong to one ray). ``steps``, ``overlap``: as :func:`fused_trunk`."""
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
     layers = list(mlp.layers)
@@ -308,7 +312,7 @@ def fused_mlp_forward(mlp, x, condition, steps=3, interpret=False):
     vb = jnp.pad(vb, ((0, max(0, -(-n_pad // samples) + 1 - vb.shape[0])), (0, 0)))
     out8 = jax.ShapeDtypeStruct((n_pad, OUT_COLS), jnp.float32)
     call = plgpu.kernel(
-        functools.partial(_body, plan=plan, steps=steps, samples=samples),
+        functools.partial(_body, plan=plan, steps=steps, samples=samples, overlap=overlap),
         out_type=(out8, out8),
         scratch_types=[
             plgpu.SMEM((2, H_CHUNKS + X_CHUNKS, WG_ROWS, CHUNK), jnp.bfloat16,
