@@ -209,7 +209,7 @@ def _train(config, data_dir, train_dir, manager, mesh, end, dataset, batcher, ca
     previous = None  # the step before `pending`, while it is being checked
     last_saved = manager.latest_step()
     try:
-        logger = MetricsLogger(train_dir, resume_step=step)
+        logger = MetricsLogger(train_dir, resume_step=step if restored is not None else None)
         if progress and jax.process_index() == 0:
             from tqdm.auto import tqdm
 
