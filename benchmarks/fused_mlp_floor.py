@@ -96,10 +96,9 @@ def _trunk_rows(results, n, keys, iters):
     results["trunk_xla_ms"] = t_ref * 1e3
     try:
         t_fused, out = _time(jax.jit(fused_mlp.fused_trunk), x, kernels, biases, iters=iters)
-        a, b = out.astype(jnp.float32), ref.astype(jnp.float32)
         results["trunk_fused_ms"] = t_fused * 1e3
-        results["trunk_fused_rel_err"] = float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
-        results["trunk_fused_finite"] = bool(jnp.all(jnp.isfinite(a)))
+        results["trunk_fused_rel_err"] = _rel_err(out, ref)
+        results["trunk_fused_finite"] = bool(jnp.all(jnp.isfinite(out.astype(jnp.float32))))
     except Exception as e:  # a kernel in development: report what failed
         results["trunk_fused_error"] = f"{type(e).__name__}: {str(e)[:600]}"
     return 2.0 * n * 256 * sum(shapes)
@@ -133,8 +132,7 @@ def _mlp_rows(results, n, iters):
             continue
         variants[name] = {
             "ms": t_fused * 1e3,
-            "rel_err": [float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
-                        for a, b in zip(out, ref)],
+            "rel_err": [_rel_err(a, b) for a, b in zip(out, ref)],
             "finite": bool(all(jnp.all(jnp.isfinite(a)) for a in out))}
     results["mlp_fused_variants"] = variants
     ok = {k: v for k, v in variants.items() if "ms" in v}
@@ -147,6 +145,35 @@ def _mlp_rows(results, n, iters):
         results["mlp_fused_error"] = next(iter(variants.values()))["error"]
     shapes = [96] + [256] * 4 + [256 + 96] + [256] * 2
     return 2.0 * n * (256 * sum(shapes) + 256 * 129 + 128 * 3)
+
+
+def _rel_err(out, ref):
+    """max |out - ref| / max |ref|, in float32."""
+    out, ref = out.astype(jnp.float32), ref.astype(jnp.float32)
+    return float(jnp.max(jnp.abs(out - ref)) / jnp.max(jnp.abs(ref)))
+
+
+def _fmt(err):
+    return " / ".join(f"{e:.2e}" for e in err) if isinstance(err, list) else f"{err:.2e}"
+
+
+def _report(results, names, flop, extra=None):
+    """Print (and record the TFLOP/s of) each timed row ``name`` of ``results``: its time,
+    rate, the render's time at that rate, ``extra(name, ms)``, its error or failure."""
+    for name in names:
+        ms = results.get(f"{name}_ms")
+        if ms is None:
+            if f"{name}_error" in results:
+                print(f"  {name:12s} failed: {results[f'{name}_error']}")
+            continue
+        tflops = results[f"{name}_tflops"] = flop / (ms * 1e-3) / 1e12
+        line = (f"  {name:12s} {ms:8.3f} ms  {tflops:6.1f} TFLOP/s  render MLP at this rate "
+                f"{RENDER_FLOP / (tflops * 1e12):.3f} s")
+        if extra is not None:
+            line += extra(name, ms)
+        if f"{name}_rel_err" in results:
+            line += f"  relative error {_fmt(results[f'{name}_rel_err'])}"
+        print(line)
 
 
 def main(argv=None):
@@ -176,52 +203,24 @@ def main(argv=None):
     if kernel is not None:
         try:
             t_pl, out = _time(jax.jit(kernel), a, b, iters=args.iters)
-            err = float(jnp.max(jnp.abs(out.astype(jnp.float32) - ref.astype(jnp.float32)))
-                        / jnp.max(jnp.abs(ref.astype(jnp.float32))))
-            results["gemm_pallas_ms"], results["gemm_pallas_rel_err"] = t_pl * 1e3, err
+            results["gemm_pallas_ms"] = t_pl * 1e3
+            results["gemm_pallas_rel_err"] = _rel_err(out, ref)
         except Exception as e:  # report, do not hide: the kernel's API moves between JAX versions
             results["gemm_pallas_error"] = f"{type(e).__name__}: {str(e)[:300]}"
     trunk_flop = _trunk_rows(results, n, keys, args.iters)
     mlp_flop = _mlp_rows(results, n, args.iters)
     print(f"{results['device']}, JAX {results['jax']}: N = {n:,} rows, {layers} x {w}x{w}, "
           f"{flop:.3g} FLOP, bfloat16 with float32 accumulation, median of {args.iters}")
-    for name in ("chain", "gemm_xla", "gemm_pallas"):
-        ms = results.get(f"{name}_ms")
-        if ms is None:
-            continue
-        tflops = flop / (ms * 1e-3) / 1e12
-        results[f"{name}_tflops"] = tflops
-        print(f"  {name:12s} {ms:8.3f} ms  {tflops:6.1f} TFLOP/s  {ms / results['chain_ms']:5.2f}"
-              f" x chain  render floor at this rate {RENDER_FLOP / (tflops * 1e12):.3f} s")
-    if "gemm_pallas_error" in results:
-        print("  gemm_pallas failed:", results["gemm_pallas_error"])
+    _report(results, ("chain", "gemm_xla", "gemm_pallas"), flop,
+            lambda name, ms: f"  {ms / results['chain_ms']:5.2f} x chain")
     print(f"  the real trunk (96 -> 8 x 256, skip after layer 4): {trunk_flop:.3g} FLOP")
-    for name in ("trunk_xla", "trunk_fused"):
-        ms = results.get(f"{name}_ms")
-        if ms is None:
-            continue
-        results[f"{name}_tflops"] = trunk_flop / (ms * 1e-3) / 1e12
-        print(f"  {name:12s} {ms:8.3f} ms  {results[f'{name}_tflops']:6.1f} TFLOP/s")
+    _report(results, ("trunk_xla", "trunk_fused"), trunk_flop)
     print(f"  the whole MLP (trunk and heads, the fast path's folded form): {mlp_flop:.3g} FLOP")
-    for name in ("mlp_fast", "mlp_fused"):
-        ms = results.get(f"{name}_ms")
-        if ms is None:
-            continue
-        results[f"{name}_tflops"] = mlp_flop / (ms * 1e-3) / 1e12
-        print(f"  {name:12s} {ms:8.3f} ms  {results[f'{name}_tflops']:6.1f} TFLOP/s  render "
-              f"MLP at this rate {RENDER_FLOP / (results[f'{name}_tflops'] * 1e12):.3f} s")
-    if "mlp_fused_error" in results:
-        print("  mlp_fused failed:", results["mlp_fused_error"])
+    _report(results, ("mlp_fast", "mlp_fused"), mlp_flop)
     for name, v in results.get("mlp_fused_variants", {}).items():
-        if "ms" in v:
-            print(f"    mlp_fused {name}: {v['ms']:.3f} ms, relative error rgb "
-                  f"{v['rel_err'][0]:.2e}, density {v['rel_err'][1]:.2e}, finite {v['finite']}")
-        else:
-            print(f"    mlp_fused {name} failed: {v['error']}")
-    if "trunk_fused_rel_err" in results:
-        print(f"  trunk_fused relative error vs XLA: {results['trunk_fused_rel_err']:.2e}")
-    if "trunk_fused_error" in results:
-        print("  trunk_fused failed:", results["trunk_fused_error"])
+        print(f"    mlp_fused {name}: " + (f"{v['ms']:.3f} ms, relative error "
+              f"{_fmt(v['rel_err'])}, finite {v['finite']}" if "ms" in v
+              else f"failed: {v['error']}"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -49,6 +49,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from mipnerf_lib.kernels import mlp as fast_mlp
+
 __all__ = ["WIDTH", "INPUT_PAD", "CHUNK", "TILE_ROWS", "pack_chunks", "pack_heads",
            "trunk_reference", "fused_trunk", "fused_mlp_forward"]
 
@@ -227,29 +229,32 @@ def _interpret_params():
     return InterpretGPUParams()
 
 
-def fused_trunk(x, kernels, biases, skip_layer=4, steps=3, overlap=1, interpret=False):
-    """:func:`trunk_reference` in one Mosaic GPU kernel: ``x [N, D]`` -> ``[N, 256]`` bf16.
+def _padded_input(x2):
+    """``x2 [N, D]`` as the kernel reads it: bfloat16, rows padded to whole tiles, columns to
+    ``INPUT_PAD``; and the padded row count."""
+    n, d = x2.shape
+    n_pad = -(-n // TILE_ROWS) * TILE_ROWS
+    return jnp.pad(x2.astype(jnp.bfloat16), ((0, n_pad - n), (0, INPUT_PAD - d))), n_pad
 
-    ``steps``: weight chunks in flight (shared-memory buffers of 32 KB; at most 3 fit);
-    ``overlap``: 1 lets a chunk's ``wgmma`` run while the next is issued (its buffer is
-    released one step later), 0 waits for each.
-    ``interpret=True`` runs the kernel in Pallas's Mosaic GPU interpreter (any backend,
-    slow: for tests on a CPU)."""
+
+def _call(n_pad, out_type, num_biases, *, plan, steps, overlap, samples, interpret):
+    """The kernel over ``n_pad`` rows: the trunk's scratch (activations, biases, barriers),
+    plus the heads' (view bias, output staging) when ``samples`` is given."""
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
-    n, d = x.shape
-    w, b, plan = pack_chunks(kernels, biases, d, skip_layer)
-    n_pad = -(-n // TILE_ROWS) * TILE_ROWS
-    xp = jnp.pad(x.astype(jnp.bfloat16), ((0, n_pad - n), (0, INPUT_PAD - d)))
-    call = plgpu.kernel(
-        functools.partial(_body, plan=plan, steps=steps, samples=None, overlap=overlap),
-        out_type=jax.ShapeDtypeStruct((n_pad, WIDTH), jnp.bfloat16),
-        scratch_types=[
-            plgpu.SMEM((2, H_CHUNKS + X_CHUNKS, WG_ROWS, CHUNK), jnp.bfloat16,
-                       transforms=_swizzled()),
-            plgpu.SMEM((2, len(kernels), WIDTH), jnp.float32),
-            plgpu.Barrier(num_barriers=2 * N_BARRIERS),
-        ],
+    scratch = [
+        plgpu.SMEM((2, H_CHUNKS + X_CHUNKS, WG_ROWS, CHUNK), jnp.bfloat16,
+                   transforms=_swizzled()),
+        plgpu.SMEM((2, num_biases, WIDTH), jnp.float32),
+        plgpu.Barrier(num_barriers=2 * N_BARRIERS),
+    ]
+    if samples is not None:
+        scratch += [plgpu.SMEM((2, HEAD_OUT), jnp.float32),
+                    plgpu.SMEM((2, WG_ROWS, OUT_COLS), jnp.float32)]
+    return plgpu.kernel(
+        functools.partial(_body, plan=plan, steps=steps, samples=samples, overlap=overlap),
+        out_type=out_type,
+        scratch_types=scratch,
         grid=(n_pad // TILE_ROWS,),
         grid_names=("tiles",),
         num_threads=3,
@@ -258,27 +263,41 @@ def fused_trunk(x, kernels, biases, skip_layer=4, steps=3, overlap=1, interpret=
             lowering_semantics=plgpu.LoweringSemantics.Warpgroup),
         interpret=_interpret_params() if interpret else None,
     )
+
+
+def fused_trunk(x, kernels, biases, skip_layer=4, steps=3, overlap=1, interpret=False):
+    """:func:`trunk_reference` in one Mosaic GPU kernel: ``x [N, D]`` -> ``[N, 256]`` bf16.
+
+    ``steps``: weight chunks in flight (shared-memory buffers of 32 KB; at most 3 fit);
+    ``overlap``: 1 lets a chunk's ``wgmma`` run while the next is issued (its buffer is
+    released one step later), 0 waits for each.
+    ``interpret=True`` runs the kernel in Pallas's Mosaic GPU interpreter (any backend,
+    slow: for tests on a CPU)."""
+    n, d = x.shape
+    w, b, plan = pack_chunks(kernels, biases, d, skip_layer)
+    xp, n_pad = _padded_input(x)
+    call = _call(n_pad, jax.ShapeDtypeStruct((n_pad, WIDTH), jnp.bfloat16), len(kernels),
+                 plan=plan, steps=steps, overlap=overlap, samples=None, interpret=interpret)
     return call(xp, w, b)[:n]
 
 
-def pack_heads(mlp, condition, samples):
+def pack_heads(mlp, condition):
     """The heads' operands from ``mlp`` (the paper's layout: one view layer of 128 after the
-    bottleneck), as :func:`mipnerf_lib.kernels.mlp.mlp_forward` folds them: ``wh [256,
-    192]`` (the bottleneck folded into the view layer's first 256 rows, then the density
-    column, zeros), ``wr [128, 64]`` (the RGB layer, zero-padded), ``vb [rays + 1, 192]``
-    float32 (each ray's view bias: its encoded direction through the view layer's last rows,
-    plus the folded and density biases; one zero row for padding), ``b_rgb [256]``."""
+    bottleneck), folded as :func:`mipnerf_lib.kernels.mlp.mlp_forward` folds them
+    (:func:`~mipnerf_lib.kernels.mlp.fold_bottleneck`): ``wh [256, 192]`` (the folded view
+    layer, then the density column, zeros), ``wr [128, 64]`` (the RGB layer, zero-padded),
+    ``vb [rays + 1, 192]`` float32 (each ray's view bias: its encoded direction through the
+    view layer's condition rows, plus the folded and density biases; one zero row for
+    padding), ``b_rgb [256]``."""
     dt = jnp.bfloat16
-    w = mlp.net_width
-    first, rgb = mlp.condition_layers[0], mlp.rgb_layer
-    k1, b1 = first.kernel[...], first.bias[...]
-    kb, bb = mlp.bottleneck_layer.kernel[...], mlp.bottleneck_layer.bias[...]
-    fold = (kb @ k1[:w]).astype(dt)
+    rgb = mlp.rgb_layer
+    k_fold, b_fold, k_cond = fast_mlp.fold_bottleneck(mlp)
     kd, bd = mlp.density_layer.kernel[...].astype(dt), mlp.density_layer.bias[...]
-    wh = jnp.zeros((WIDTH, HEAD_OUT), dt).at[:, :VIEW].set(fold).at[:, VIEW:VIEW + 1].set(kd)
-    per_ray = jnp.dot(condition.astype(dt), k1[w:].astype(dt), preferred_element_type=jnp.float32)
+    wh = (jnp.zeros((WIDTH, HEAD_OUT), dt).at[:, :VIEW].set(k_fold.astype(dt))
+          .at[:, VIEW:VIEW + 1].set(kd))
+    per_ray = condition.astype(dt) @ k_cond.astype(dt)
     vb = jnp.zeros((per_ray.shape[0] + 1, HEAD_OUT), jnp.float32)
-    vb = vb.at[:-1, :VIEW].set(per_ray + (bb @ k1[:w] + b1)).at[:, VIEW].set(bd[0])
+    vb = vb.at[:-1, :VIEW].set(per_ray.astype(jnp.float32) + b_fold).at[:, VIEW].set(bd[0])
     wr = jnp.zeros((VIEW, CHUNK), dt).at[:, :rgb.kernel.shape[1]].set(rgb.kernel[...].astype(dt))
     b_rgb = jnp.zeros((WIDTH,), jnp.float32).at[:rgb.bias.shape[0]].set(rgb.bias[...])
     return wh, wr, vb, b_rgb
@@ -289,8 +308,6 @@ def fused_mlp_forward(mlp, x, condition, steps=3, overlap=1, interpret=False):
     paper's layout: ``x [..., S, D]``, ``condition [..., C]`` -> ``(raw_rgb [..., S, 3],
     raw_density [..., S, 1])`` float32. ``S`` must be a multiple of 64 (a warpgroup's rows
     belong to one ray). ``steps``, ``overlap``: as :func:`fused_trunk`."""
-    from jax.experimental.pallas import mosaic_gpu as plgpu
-
     layers = list(mlp.layers)
     if (mlp.net_width != WIDTH or len(mlp.condition_layers) != 1
             or mlp.condition_layers[0].kernel.shape[1] != VIEW
@@ -305,31 +322,13 @@ def fused_mlp_forward(mlp, x, condition, steps=3, overlap=1, interpret=False):
     n = x.size // d
     w, b, plan = pack_chunks([l.kernel[...] for l in layers], [l.bias[...] for l in layers], d,
                              mlp.skip_layer)
-    wh, wr, vb, b_rgb = pack_heads(mlp, condition.reshape(-1, condition.shape[-1]), samples)
+    wh, wr, vb, b_rgb = pack_heads(mlp, condition.reshape(-1, condition.shape[-1]))
     b = jnp.concatenate([b, b_rgb[None]])
-    n_pad = -(-n // TILE_ROWS) * TILE_ROWS
-    xp = jnp.pad(x.reshape(n, d).astype(jnp.bfloat16), ((0, n_pad - n), (0, INPUT_PAD - d)))
+    xp, n_pad = _padded_input(x.reshape(n, d))
     vb = jnp.pad(vb, ((0, max(0, -(-n_pad // samples) + 1 - vb.shape[0])), (0, 0)))
     out8 = jax.ShapeDtypeStruct((n_pad, OUT_COLS), jnp.float32)
-    call = plgpu.kernel(
-        functools.partial(_body, plan=plan, steps=steps, samples=samples, overlap=overlap),
-        out_type=(out8, out8),
-        scratch_types=[
-            plgpu.SMEM((2, H_CHUNKS + X_CHUNKS, WG_ROWS, CHUNK), jnp.bfloat16,
-                       transforms=_swizzled()),
-            plgpu.SMEM((2, len(layers) + 1, WIDTH), jnp.float32),
-            plgpu.Barrier(num_barriers=2 * N_BARRIERS),
-            plgpu.SMEM((2, HEAD_OUT), jnp.float32),
-            plgpu.SMEM((2, WG_ROWS, OUT_COLS), jnp.float32),
-        ],
-        grid=(n_pad // TILE_ROWS,),
-        grid_names=("tiles",),
-        num_threads=3,
-        thread_name="wg",
-        compiler_params=plgpu.CompilerParams(
-            lowering_semantics=plgpu.LoweringSemantics.Warpgroup),
-        interpret=_interpret_params() if interpret else None,
-    )
+    call = _call(n_pad, (out8, out8), len(layers) + 1, plan=plan, steps=steps,
+                 overlap=overlap, samples=samples, interpret=interpret)
     rgb8, dens8 = call(xp, w, b, wh, wr, vb)
     n_rgb = mlp.rgb_layer.kernel.shape[1]
     return (rgb8[:n, :n_rgb].reshape(*batch, samples, n_rgb),

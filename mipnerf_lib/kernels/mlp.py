@@ -30,7 +30,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["dense", "mlp_forward"]
+__all__ = ["dense", "fold_bottleneck", "mlp_forward"]
 
 
 @jax.custom_vjp
@@ -77,6 +77,17 @@ def _split_dense(parts, layer, dtype, extra_bias=None):
     return out if extra_bias is None else out + extra_bias
 
 
+def fold_bottleneck(mlp):
+    """Rewrite 3's operands, float32: the bottleneck folded into the first layer after it,
+    ``Wb @ V[:w]`` ``[n_trunk_out, n_out]`` and ``bb @ V[:w] + bv`` ``[n_out]``, and that
+    layer's condition rows ``V[w:]`` ``[condition_dim, n_out]`` (rewrite 2)."""
+    w = mlp.net_width
+    first = (list(mlp.condition_layers) + [mlp.rgb_layer])[0]
+    k1, b1 = first.kernel[...], first.bias[...]
+    kb, bb = mlp.bottleneck_layer.kernel[...], mlp.bottleneck_layer.bias[...]
+    return kb @ k1[:w], bb @ k1[:w] + b1, k1[w:]
+
+
 def mlp_forward(mlp, x, condition=None):
     """Evaluate ``mlp`` (a :class:`mipnerf_lib.model.MLP`) with the rewrites above.
 
@@ -107,17 +118,14 @@ def mlp_forward(mlp, x, condition=None):
     condition = condition.astype(dt)
     # The layer after the bottleneck reads concat([bottleneck, condition]).
     heads = list(mlp.condition_layers) + [mlp.rgb_layer]
-    first = heads[0]
-    w = mlp.net_width
-    k1, b1 = first.kernel[...], first.bias[...]
-    kb, bb = mlp.bottleneck_layer.kernel[...], mlp.bottleneck_layer.bias[...]
     # Rewrite 3: fold the bottleneck (float32, then cast). The trunk's output may itself be a
     # virtual concatenate (a skip after the last trunk layer): fold each piece's rows.
-    b_fold = (bb @ k1[:w] + b1).astype(dt)
-    per_ray = condition @ k1[w:].astype(dt)  # rewrite 2: [..., n_out], once per ray
+    k_fold, b_fold, k_cond = fold_bottleneck(mlp)
+    b_fold = b_fold.astype(dt)
+    per_ray = condition @ k_cond.astype(dt)  # rewrite 2: [..., n_out], once per ray
     h, start = None, 0
     for p in parts:
-        k = (kb[start:start + p.shape[-1]] @ k1[:w]).astype(dt)
+        k = k_fold[start:start + p.shape[-1]].astype(dt)
         start += p.shape[-1]
         h = dense(p, k, b_fold) if h is None else h + p @ k
     h = h + per_ray[..., None, :]

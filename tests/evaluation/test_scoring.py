@@ -46,13 +46,18 @@ def _table1_module(monkeypatch):
     return module
 
 
+def _tiny_sets():
+    """``--set`` arguments for a tiny model; the runner sets the schedule and saving."""
+    return [a for kv in as_overrides(tiny_config(**TINIER_MODEL, batch_size=64, chunk=256))
+            for a in ("--set", kv) if not kv.startswith(("max_steps=", "save_every=",
+                                                         "print_every=", "lr_delay"))]
+
+
 def test_table1_runner_resumes_and_never_redoes_a_curve_point(tmp_path, monkeypatch):
     """The Table-1 runner stopped by its deadline resumes from the checkpoint, records each
     curve point once, evaluates every image at the end and writes table1.json."""
     table1 = _table1_module(monkeypatch)
-    sets = [a for kv in as_overrides(tiny_config(**TINIER_MODEL, batch_size=64, chunk=256))
-            for a in ("--set", kv) if not kv.startswith(("max_steps=", "save_every=",
-                                                         "print_every=", "lr_delay"))]
+    sets = _tiny_sets()
     args = ["--steps", "6", "--curve_every", "3", "--curve_views", "0,1", "--out",
             str(tmp_path), "--methods", "mip-NeRF", "--no_compile_cache", *sets]
     table1.main(args + ["--deadline_s", "0"])  # stops at the first log step (500 > 3: at 3)
@@ -76,9 +81,7 @@ def test_table1_figures_from_a_finished_run(tmp_path, monkeypatch):
     """The figure script makes the curve and the crops of a run (here one tiny method), and
     caches the crops it rendered from the checkpoint (a second call renders nothing)."""
     table1 = _table1_module(monkeypatch)
-    sets = [a for kv in as_overrides(tiny_config(**TINIER_MODEL, batch_size=64, chunk=256))
-            for a in ("--set", kv) if not kv.startswith(("max_steps=", "save_every=",
-                                                         "print_every=", "lr_delay"))]
+    sets = _tiny_sets()
     runs = tmp_path / "runs"
     table1.main(["--steps", "4", "--curve_every", "2", "--out", str(runs), "--methods",
                  "mip-NeRF", "--no_compile_cache", *sets])
@@ -107,9 +110,7 @@ def test_table1_runner_redoes_what_no_checkpoint_backs(tmp_path, monkeypatch):
     import shutil
 
     table1 = _table1_module(monkeypatch)
-    sets = [a for kv in as_overrides(tiny_config(**TINIER_MODEL, batch_size=64, chunk=256))
-            for a in ("--set", kv) if not kv.startswith(("max_steps=", "save_every=",
-                                                         "print_every=", "lr_delay"))]
+    sets = _tiny_sets()
     args = ["--steps", "6", "--curve_every", "3", "--curve_views", "0", "--out",
             str(tmp_path), "--methods", "NeRF", "--no_compile_cache", *sets]
     table1.main(args + ["--deadline_s", "0"])
@@ -147,9 +148,7 @@ def test_table1_compare_checks_the_issues_targets(monkeypatch):
 def test_table1_runner_checkpoints_every_save_every_steps(tmp_path, monkeypatch):
     """``--save_every`` adds checkpoints between curve points (a lost machine costs less)."""
     table1 = _table1_module(monkeypatch)
-    sets = [a for kv in as_overrides(tiny_config(**TINIER_MODEL, batch_size=64, chunk=256))
-            for a in ("--set", kv) if not kv.startswith(("max_steps=", "save_every=",
-                                                         "print_every=", "lr_delay"))]
+    sets = _tiny_sets()
     for every, expected in ((["--save_every", "2"], ["2", "4"]), ([], ["4"])):
         out = tmp_path / str(len(every))
         table1.main(["--steps", "4", *every, "--out", str(out), "--methods", "NeRF",

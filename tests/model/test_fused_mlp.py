@@ -84,6 +84,14 @@ def _plgpu():
         pytest.skip("this JAX has no Pallas Mosaic GPU")
 
 
+def _interpreter():
+    _plgpu()
+    try:
+        ft._interpret_params()
+    except NotImplementedError:
+        pytest.skip("this JAX has no Mosaic GPU interpret mode")
+
+
 def test_fused_trunk_lowers_to_mosaic_gpu():
     """Tracing and lowering for CUDA runs the Mosaic GPU lowering (shapes, layouts, wgmma
     operands) on any machine; only compiling it needs a GPU."""
@@ -98,11 +106,7 @@ def test_fused_trunk_in_the_mosaic_gpu_interpreter():
     """Pallas's Mosaic GPU interpreter runs the kernel on the CPU (the producer and both
     compute warpgroups, copies and wgmma on simulated shared memory): two tiles, the last
     one padded."""
-    _plgpu()
-    try:
-        ft._interpret_params()
-    except NotImplementedError:
-        pytest.skip("this JAX has no Mosaic GPU interpret mode")
+    _interpreter()
     _, kernels, biases = _paper_mlp()
     x = jax.random.normal(jax.random.PRNGKey(4), (ft.TILE_ROWS - 28, D))  # one tile, padded
     got = ft.fused_trunk(x, kernels, biases, interpret=True)
@@ -115,11 +119,7 @@ def test_fused_mlp_forward_in_the_mosaic_gpu_interpreter():
     """The whole MLP (trunk, density, the folded view layer with each ray's direction, RGB)
     in the kernel matches the fast MLP in bfloat16: one tile, 2 rays of 64 samples, one for
     each compute warpgroup (padding rows are covered by the trunk's test)."""
-    _plgpu()
-    try:
-        ft._interpret_params()
-    except NotImplementedError:
-        pytest.skip("this JAX has no Mosaic GPU interpret mode")
+    _interpreter()
     mlp, _, _ = _paper_mlp()
     x = jax.random.normal(jax.random.PRNGKey(5), (2, 64, D))
     c = jax.random.normal(jax.random.PRNGKey(6), (2, 27))
