@@ -7,9 +7,11 @@ Runs, on whatever devices JAX sees:
    the outputs and of every parameter gradient, float32 and bfloat16; NaN never passes.
 2. **Training throughput** (``train_throughput.py``): the paper's configuration (batch 4096,
    128 + 128 samples, the 8 x 256 MLP), reference and fast MLP, float32 and bfloat16.
-3. **Rendering** (``render_speed.py``): one 800x800 view, reference and fast, both dtypes.
+3. **Rendering** (``render_speed.py``): one 800x800 view, reference and fast, both dtypes,
+   and on a Hopper GPU ``mlp_impl='fused'`` (the MLP's forward in one kernel, bfloat16).
 4. **Same-steps PSNR** of the fast vs the reference path (``--parity_steps`` on the
-   embedded scene, same seed and data order): the fast path must stay within 0.1 dB.
+   embedded scene, same seed and data order): the fast path must stay within 0.1 dB; on a
+   Hopper GPU also 'fused' (trained as 'fast', its test views rendered by the kernel).
 5. **What a fused MLP kernel could give** (``fused_mlp_floor.py``): the 8-layer trunk
    unfused vs one GEMM of its FLOPs, and the train step and render with a 1 x 32 MLP (the
    time of everything but the MLP).
@@ -92,18 +94,38 @@ def parity(seed: int, n_rays: int = 256, n_samples: int = 64) -> dict:
     return out
 
 
+def fused_available() -> bool:
+    """Whether ``mlp_impl='fused'`` runs here (one Hopper GPU)."""
+    from mipnerf_lib.kernels import fused
+
+    try:
+        fused.check_device()
+    except RuntimeError:
+        return False
+    return True
+
+
 def same_steps_psnr(steps: int, out_dir: str, quick: bool) -> dict:
-    """Train the embedded scene with each MLP path, same seed and batches; test PSNR."""
-    res = {}
+    """Train the embedded scene with each MLP path, same seed and batches; test PSNR.
+
+    On a Hopper GPU also 'fused' against 'fast' in bfloat16 (the kernel multiplies in bf16):
+    it trains as 'fast' does and renders its test views with the kernel."""
     small = ["--set", "batch_size=256", "--set", "num_samples=16", "--set", "net_width=32",
              "--set", "net_depth=2"] if quick else []
-    for impl in ("reference", "fast"):
+    runs = {impl: ["--set", f"mlp_impl={impl}", *small] for impl in ("reference", "fast")}
+    if fused_available() and not quick:
+        for impl in ("fast", "fused"):
+            runs[f"{impl}_bfloat16"] = ["--set", f"mlp_impl={impl}", "--set",
+                                        "compute_dtype=bfloat16"]
+    res = {}
+    for name, sets in runs.items():
         summary = time_to_quality.main([
             "--max_steps", str(steps), "--segments", "1", "--factor", "1",
-            "--out", os.path.join(out_dir, f"parity_{impl}"), "--set", f"mlp_impl={impl}",
-            *small])
-        res[impl] = summary["all_test_psnr"]
+            "--out", os.path.join(out_dir, f"parity_{name}"), *sets])
+        res[name] = summary["all_test_psnr"]
     res["delta_db"] = res["fast"] - res["reference"]
+    if "fused_bfloat16" in res:
+        res["fused_delta_db"] = res["fused_bfloat16"] - res["fast_bfloat16"]
     return res
 
 
@@ -135,11 +157,16 @@ def main(argv=None):
             sets = ["--set", f"mlp_impl={impl}", "--set", f"compute_dtype={dtype}"]
             train[f"{impl}_{dtype}"] = train_throughput.main(tiny_train + sets)
             render[f"{impl}_{dtype}"] = render_speed.main(tiny_render + sets)
+    if fused_available() and not args.quick:
+        render["fused_bfloat16"] = render_speed.main(
+            ["--set", "mlp_impl=fused", "--set", "compute_dtype=bfloat16"])
     result["train"], result["render"] = train, render
     best = train["fast_bfloat16"]
     result["train_ms_per_step"] = best["ms_per_step"]
     result["train_rays_per_s"] = best["rays_per_sec"]
     result["render_800_s"] = None if args.quick else render["fast_bfloat16"]["seconds_per_view"]
+    if "fused_bfloat16" in render:
+        result["render_800_s_fused"] = render["fused_bfloat16"]["seconds_per_view"]
 
     floor = fused_mlp_floor.main(["--rows", "4096", "--iters", "2"] if args.quick else [])
     best_sets = ["--set", "mlp_impl=fast", "--set", "compute_dtype=bfloat16"]
@@ -179,6 +206,8 @@ def main(argv=None):
           f"{result['train_rays_per_s']:,.0f} rays/s (fast, bfloat16)")
     if result["render_800_s"] is not None:
         print(f"  render 800x800 {result['render_800_s']:.3f} s")
+    if result.get("render_800_s_fused") is not None:
+        print(f"  render 800x800 {result['render_800_s_fused']:.3f} s (mlp_impl=fused)")
     if result.get("same_steps_psnr"):
         print(f"  same-steps PSNR fast - reference: {result['same_steps_psnr']['delta_db']:+.3f} dB")
     if result["ttq_psnr"] is not None:

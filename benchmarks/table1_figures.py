@@ -38,7 +38,9 @@ from mipnerf_lib.training import checkpoints  # noqa: E402
 # folder: label, colour (the runner's folders). The crops show the first two.
 METHODS = {"nerf": ("NeRF (PE, no area loss)", "#d62728"), "mipnerf": ("mip-NeRF", "#1f77b4")}
 ABLATIONS = {"mipnerf_noarea": ("mip-NeRF w/o area loss", "#2ca02c"),
-             "mipnerf_noipe": ("mip-NeRF w/o IPE", "#ff7f0e")}
+             "mipnerf_noipe": ("mip-NeRF w/o IPE", "#ff7f0e"),
+             # trained and tested on the full-resolution images only: one panel
+             "mipnerf_single": ("mip-NeRF single-scale", "#9467bd")}
 
 
 def _parse(argv=None):
@@ -162,12 +164,14 @@ def curve_figure(runs, levels, out_path, scene="lego"):
         steps = [c["step"] for c in curve]
         final_path = os.path.join(runs, f, "final", "metrics.json")
         final = json.load(open(final_path)) if os.path.isfile(final_path) else None
-        for j in range(levels):
+        scales = min(levels, len(curve[0]["psnr"]))  # 1 for a single-scale run
+        for j in range(scales):
             axes[j].plot(steps, [c["psnr"][j] for c in curve], "o-", color=colour, ms=4,
                          label=f"{label} (views {views})")
             if final is not None:
-                axes[j].plot([final["step"]], [final["per_scale"][SCALE_NAMES[j]]["psnr"]],
-                             "*", color=colour, ms=11, label=f"{label}, all 15 views")
+                scale = final["per_scale"][SCALE_NAMES[j]] if "per_scale" in final else final
+                axes[j].plot([final["step"]], [scale["psnr"]], "*", color=colour, ms=11,
+                             label=f"{label}, all {scale['num_images']} views")
     for j, ax in enumerate(axes):
         ax.set_title(SCALE_NAMES[j], fontsize=style.TITLE_SIZE)
         ax.set_xlabel("training step")
@@ -176,7 +180,7 @@ def curve_figure(runs, levels, out_path, scene="lego"):
             lambda x, _: f"{x / 1000:.0f}k"))
     axes[0].set_ylabel("test PSNR (dB)")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9,
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=9,
                frameon=False)
     config = _load_any_config(runs)
     fig.suptitle(f"Multiscale {scene}, batch {config.batch_size}, the paper's schedule squeezed "

@@ -64,7 +64,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 #: while the parameters and the optimiser stay float32; it changes the numerics, so it is
 #: opt-in and the float32 path remains the reference.
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-MLP_IMPLS = ("auto", "reference", "fast")
+MLP_IMPLS = ("auto", "reference", "fast", "fused")
 
 #: The field groups, by who reads them (see the module docstring).
 GROUPS = ("data", "train", "model", "run")
@@ -152,6 +152,7 @@ class Config:
     # MLP evaluation: 'reference' (the plain layer-by-layer form, used on CPUs and by the
     # parity tests), 'fast' (exact rewrites that move fewer bytes: mipnerf_lib.kernels.mlp)
     # or 'auto' (fast on a GPU, reference elsewhere). Same parameters, same function.
+    # 'fused': renders through one Hopper GPU kernel (bf16; mipnerf_lib.kernels.fused).
     mlp_impl: str = _model("auto", choices=MLP_IMPLS)
     # --- logging, checkpoints, evaluation
     save_every: int = _run(100_000)  # Steps between checkpoints (one is always saved at the end).
@@ -199,6 +200,11 @@ class Config:
                      "near"):
             if getattr(self, name) < 0:
                 bad(name, "be >= 0")
+        if self.mlp_impl == "fused" and self.compute_dtype != "bfloat16":
+            bad("mlp_impl", "go with compute_dtype='bfloat16' ('fused' multiplies in bf16)",
+                "add --set compute_dtype=bfloat16, or use mlp_impl=auto")
+        if self.mlp_impl == "fused" and self.num_samples % 64:
+            bad("num_samples", "be a multiple of 64 with mlp_impl='fused' (a kernel tile)")
         if self.far <= self.near:
             bad("far", f"exceed near={self.near}")
         if self.max_deg_point <= self.min_deg_point:

@@ -27,6 +27,7 @@ from flax import nnx
 
 from mipnerf_lib.config import ACTIVATIONS, COMPUTE_DTYPES, DEFAULTS, check_choice
 from mipnerf_lib.encoding import integrated_pos_enc, pos_enc
+from mipnerf_lib.kernels import fused
 from mipnerf_lib.kernels import mlp as fast_mlp
 # Building and counting parameters live in mipnerf_lib.params; the names stay importable here.
 from mipnerf_lib.params import construct_mipnerf, init_jitted, mlp_param_count, param_count
@@ -78,7 +79,8 @@ class MLP(nnx.Module):
       compute_dtype: ``'float32'`` or ``'bfloat16'`` activations (weights stay float32).
       mlp_impl: ``'reference'`` (the layer-by-layer form below), ``'fast'``
         (:func:`mipnerf_lib.kernels.mlp.mlp_forward`: the same function rewritten to move
-        fewer bytes) or ``'auto'`` (fast on a GPU).
+        fewer bytes), ``'auto'`` (fast on a GPU) or ``'fused'`` (the forward in one Hopper
+        GPU kernel, the gradient the fast path's: :mod:`mipnerf_lib.kernels.fused`).
       rngs: ``nnx.Rngs`` for the initialisers.
     """
 
@@ -136,6 +138,8 @@ class MLP(nnx.Module):
                 n_in = self.net_width_condition
             self.condition_layers = nnx.List(cond_layers)
         self.rgb_layer = dense(n_in, num_rgb_channels)
+        if mlp_impl == "fused" and (reason := fused.unsupported(self)) is not None:
+            raise ValueError(f"mlp_impl='fused' needs the paper's MLP layout: {reason}.")
 
     def __call__(self, x, condition=None):
         """Evaluate the MLP.
@@ -150,6 +154,8 @@ class MLP(nnx.Module):
           activations, always float32 (with ``compute_dtype='bfloat16'`` the layers run in
           bfloat16 on float32 master weights and only the two heads' outputs are cast back).
         """
+        if self.mlp_impl == "fused":
+            return fused.mlp_apply(self, x, condition)  # the forward in one GPU kernel
         if self.mlp_impl == "fast" or (self.mlp_impl == "auto" and jax.default_backend() == "gpu"):
             return fast_mlp.mlp_forward(self, x, condition)  # same function, fewer bytes
         x = x.astype(self.compute_dtype)

@@ -143,6 +143,13 @@ def test_table1_compare_checks_the_issues_targets(monkeypatch):
     t = table1.compare(table)["targets"]
     assert t["ahead_at_every_scale"] and not t["gap_1_8_at_least_3_db_and_above_full"]
     assert table1.compare({"mip-NeRF": table["mip-NeRF"], "NeRF": {"curve": []}}) is None
+    # An unfinished run (curve only): the gap at the common curve steps, no targets yet.
+    partial = {"curve": curve([28.5, 29, 29.5, 27]) + [{"step": 20, "views": "0",
+                                                        "psnr": [1.0] * 4}]}
+    out = table1.compare({"w/o area loss": partial, "NeRF": table["NeRF"]}, "w/o area loss")
+    assert out["psnr"] is None and out["targets"] is None
+    assert [c["step"] for c in out["curve"]] == [10]
+    np.testing.assert_allclose(out["curve"][0]["psnr"], [0.5, 0.0, 0.5, 1.0])
 
 
 def test_table1_runner_checkpoints_every_save_every_steps(tmp_path, monkeypatch):

@@ -1,0 +1,118 @@
+"""``Config.mlp_impl='fused'``: the MLP's forward in the fused Mosaic GPU kernel
+(:func:`mipnerf_lib.kernels.fused_mlp.fused_mlp_forward`), its gradient from the fast path.
+
+What runs where: a call that is not differentiated (rendering, evaluation, the training
+loop's test renders) runs the kernel; under ``jax.grad`` (the train step) the forward and the
+backward are the fast path's (:func:`mipnerf_lib.kernels.mlp.mlp_forward` through
+``jax.vjp``), so training costs what ``'fast'`` costs and its loss and gradients are exactly
+the fast path's. :func:`mlp_apply` is a ``jax.custom_vjp`` whose primal is the kernel and
+whose forward rule is the fast path's VJP.
+
+On one H200 (2026-12-02, ``benchmarks/fused_mlp_floor.py``, 4,096 rays x 128 samples, bf16)
+the kernel took 1.485 ms where the fast path took 2.145 ms, and matched it to 4.5e-3 (RGB)
+and 7.1e-3 (density) relative error (bfloat16 rounding).
+
+Assumes (checked, with an error that says which): the paper's MLP layout (width 256, one
+view layer of 128, at most 128 encoded input features, ReLU), ``compute_dtype='bfloat16'``,
+samples per ray in multiples of 64, one Hopper GPU (sm_90). Several devices are refused for
+now: the kernel is a custom call, which ``jax.jit``'s sharding propagation would not split
+over the batch (it would need a ``shard_map`` around it).
+
+``MIPNERF_FUSED_MLP_INTERPRET=1`` runs the kernel in Pallas's Mosaic GPU interpreter on any
+backend instead (slow: for tests on a CPU).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+from flax import nnx
+
+from mipnerf_lib.kernels import fused_mlp
+from mipnerf_lib.kernels import mlp as fast_mlp
+
+__all__ = ["INTERPRET_ENV", "STEPS", "unsupported", "check_device", "mlp_apply"]
+
+INTERPRET_ENV = "MIPNERF_FUSED_MLP_INTERPRET"
+STEPS = 2  # weight chunks in flight: the fastest of 2 and 3 on an H200 (1.485 vs 1.593 ms)
+
+
+def unsupported(mlp) -> str | None:
+    """Why ``mlp`` (a :class:`mipnerf_lib.model.MLP`) cannot run in the kernel, or None."""
+    import jax.numpy as jnp
+
+    layers = list(mlp.layers)
+    problems = []
+    if mlp.compute_dtype != jnp.bfloat16:
+        problems.append("compute_dtype must be 'bfloat16' (the kernel multiplies in bf16)")
+    if mlp.net_width != fused_mlp.WIDTH:
+        problems.append(f"net_width must be {fused_mlp.WIDTH} (got {mlp.net_width})")
+    if layers[0].kernel.shape[0] > fused_mlp.INPUT_PAD:
+        problems.append(f"at most {fused_mlp.INPUT_PAD} encoded input features "
+                        f"(got {layers[0].kernel.shape[0]})")
+    if not mlp.condition_dim or len(mlp.condition_layers) != 1 or (
+            mlp.condition_layers[0].kernel.shape[1] != fused_mlp.VIEW):
+        problems.append(f"one view-conditioned layer of width {fused_mlp.VIEW} "
+                        "(net_depth_condition=1, net_width_condition=128, use_viewdirs)")
+    if mlp.net_activation is not jax.nn.relu:
+        problems.append("net_activation must be 'relu'")
+    if mlp.density_layer.kernel.shape[1] != 1 or (
+            mlp.rgb_layer.kernel.shape[1] > fused_mlp.OUT_COLS):
+        problems.append("one density and at most 8 colour channels")
+    if (len(layers) - 1) % mlp.skip_layer == 0:
+        problems.append("no skip connection after the last trunk layer")
+    return "; ".join(problems) or None
+
+
+def check_device() -> None:
+    """``RuntimeError`` unless the kernel can run here: one Hopper GPU (or the interpreter)."""
+    if os.environ.get(INTERPRET_ENV) == "1":
+        return
+    devices = jax.devices()
+    kinds = sorted({f"{d.platform} {getattr(d, 'compute_capability', '')}".strip()
+                    for d in devices})
+    if devices[0].platform != "gpu" or getattr(devices[0], "compute_capability", "") != "9.0":
+        raise RuntimeError(f"mlp_impl='fused' runs a Hopper (sm_90) GPU kernel; this machine "
+                           f"has {kinds}. Fix: --set mlp_impl=auto (the fast path on a GPU).")
+    if len(devices) > 1:
+        raise RuntimeError(f"mlp_impl='fused' supports one device so far; this process sees "
+                           f"{len(devices)}. Fix: --set mlp_impl=fast on several GPUs, or "
+                           f"CUDA_VISIBLE_DEVICES=0 for one.")
+
+
+def mlp_apply(mlp, x, condition):
+    """:func:`mipnerf_lib.kernels.mlp.mlp_forward` with the forward in the fused kernel.
+
+    Args:
+      mlp: a :class:`mipnerf_lib.model.MLP` that :func:`unsupported` accepts.
+      x: ``[..., S, input_dim]`` encoded samples, ``S`` a multiple of 64.
+      condition: ``[..., condition_dim]`` per ray.
+
+    Returns:
+      ``(raw_rgb [..., S, 3], raw_density [..., S, 1])`` float32: the kernel's when not
+      differentiated, the fast path's (value and gradient) under ``jax.grad``.
+    """
+    reason = unsupported(mlp)
+    if reason is not None:
+        raise ValueError(f"mlp_impl='fused' needs the paper's MLP layout: {reason}.")
+    if x.shape[-2] % fused_mlp.WG_ROWS:
+        raise ValueError(f"mlp_impl='fused' needs samples per ray in multiples of "
+                         f"{fused_mlp.WG_ROWS} (num_samples), got {x.shape[-2]}.")
+    check_device()
+    interpret = os.environ.get(INTERPRET_ENV) == "1"
+    graphdef, state = nnx.split(mlp)
+
+    def fast(state, x, condition):
+        return fast_mlp.mlp_forward(nnx.merge(graphdef, state), x, condition)
+
+    @jax.custom_vjp
+    def forward(state, x, condition):
+        return fused_mlp.fused_mlp_forward(nnx.merge(graphdef, state), x, condition,
+                                           steps=STEPS, interpret=interpret)
+
+    def forward_fwd(state, x, condition):
+        return jax.vjp(fast, state, x, condition)  # the fast path's outputs and pullback
+
+    forward.defvjp(forward_fwd, lambda pullback, g: pullback(g))
+    return forward(state, x, condition)

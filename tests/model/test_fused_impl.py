@@ -1,0 +1,112 @@
+"""``mlp_impl='fused'`` (mipnerf_lib.kernels.fused): the model's forward through the fused
+kernel, its gradient through the fast path; the checks that refuse what it cannot run. The
+kernel runs in Pallas's Mosaic GPU interpreter here (``MIPNERF_FUSED_MLP_INTERPRET=1``)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from mipnerf_lib import model
+from mipnerf_lib.config import Config
+from mipnerf_lib.kernels import fused
+from mipnerf_lib.kernels import fused_mlp as ft
+from tests.model.test_model import random_rays
+
+D = 96
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+@pytest.fixture
+def interpret(monkeypatch):
+    try:
+        from jax.experimental.pallas import mosaic_gpu  # noqa: F401
+        ft._interpret_params()
+    except (ImportError, NotImplementedError):
+        pytest.skip("this JAX has no Pallas Mosaic GPU interpreter")
+    monkeypatch.setenv(fused.INTERPRET_ENV, "1")
+
+
+def _fused_and_fast():
+    """The paper's MLP (bf16) as 'fused', and a clone of it as 'fast' (same parameters);
+    non-zero biases, so that a dropped bias shows."""
+    mlp = model.MLP(D, 27, compute_dtype="bfloat16", mlp_impl="fused", rngs=nnx.Rngs(0))
+    for path, p in nnx.iter_graph(mlp):
+        if isinstance(p, nnx.Param) and path[-1] == "bias":
+            p[...] = 0.1 * jnp.cos(jnp.arange(p.shape[0], dtype=jnp.float32) + len(path))
+    fast = nnx.clone(mlp)
+    fast.mlp_impl = "fast"
+    return mlp, fast
+
+
+def test_fused_forward_is_the_kernels_and_its_gradient_the_fast_paths(interpret):
+    mlp, fast = _fused_and_fast()
+    k = jax.random.split(jax.random.PRNGKey(7))
+    x = jax.random.normal(k[0], (2, 64, D))
+    c = jax.random.normal(k[1], (2, 27))
+    rgb, density = mlp(x, c)
+    rgb0, density0 = fast(x, c)
+    assert rgb.shape == rgb0.shape == (2, 64, 3) and density.shape == (2, 64, 1)
+    assert rgb.dtype == density.dtype == jnp.float32
+    assert _rel(rgb, rgb0) < 3e-2 and _rel(density, density0) < 3e-2
+    # The kernel ran (it rounds differently from XLA): not the fast path's numbers.
+    assert not np.array_equal(np.asarray(rgb), np.asarray(rgb0))
+
+    def loss(m, x):
+        r, d = m(x, c)
+        return jnp.mean(r ** 2) + jnp.mean(jax.nn.softplus(d))
+
+    (v, (g, gx)), (v0, (g0, gx0)) = (jax.value_and_grad(
+        lambda m, x: loss(m, x), argnums=(0, 1))(m, x) for m in (mlp, fast))
+    assert float(v) == float(v0)  # under grad the value is the fast path's too
+    np.testing.assert_array_equal(np.asarray(gx), np.asarray(gx0))
+    for a, b in zip(jax.tree_util.tree_leaves(nnx.state(g)),
+                    jax.tree_util.tree_leaves(nnx.state(g0))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        assert bool(jnp.all(jnp.isfinite(a)))
+
+
+def test_fused_model_renders_both_levels_like_the_fast_model(interpret):
+    """The whole model with 'fused': both levels' MLP calls (64 coarse and 64 fine samples)
+    go through the kernel, and the render matches the same parameters on the fast path."""
+    config = Config(num_samples=64, compute_dtype="bfloat16", mlp_impl="fused").validate()
+    net = model.construct_mipnerf(0, config)
+    twin = nnx.clone(net)
+    twin.mlp.mlp_impl = "fast"
+    rays = random_rays(2)
+    key = jax.random.PRNGKey(0)
+    out = net(key, rays, randomized=False, white_bkgd=True)
+    ref = twin(key, rays, randomized=False, white_bkgd=True)
+    assert len(out) == 2
+    for (rgb, dist, acc), (rgb0, dist0, acc0) in zip(out, ref):
+        assert rgb.shape == (2, 3) and bool(jnp.all(jnp.isfinite(rgb)))
+        np.testing.assert_allclose(rgb, rgb0, atol=2e-2)
+        np.testing.assert_allclose(acc, acc0, atol=2e-2)
+
+
+def test_fused_refuses_a_cpu_and_what_the_kernel_cannot_run(monkeypatch):
+    monkeypatch.delenv(fused.INTERPRET_ENV, raising=False)
+    mlp, _ = _fused_and_fast()
+    x, c = jnp.zeros((1, 64, D)), jnp.zeros((1, 27))
+    if jax.devices()[0].platform != "gpu":
+        with pytest.raises(RuntimeError, match="Hopper.*mlp_impl=auto"):
+            mlp(x, c)
+    with pytest.raises(ValueError, match="multiples of 64"):
+        mlp(jnp.zeros((1, 48, D)), c)
+    with pytest.raises(ValueError, match="compute_dtype must be 'bfloat16'"):
+        model.MLP(D, 27, mlp_impl="fused", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="net_width must be 256.*one view-conditioned layer"):
+        model.MLP(D, 27, net_width=64, net_width_condition=32, compute_dtype="bfloat16",
+                  mlp_impl="fused", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="relu"):
+        model.MLP(D, 27, net_activation="softplus", compute_dtype="bfloat16",
+                  mlp_impl="fused", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="mlp_impl.*compute_dtype=bfloat16"):
+        Config(mlp_impl="fused").validate()
+    with pytest.raises(ValueError, match="num_samples=100.*multiple of 64"):
+        Config(mlp_impl="fused", compute_dtype="bfloat16", num_samples=100).validate()
