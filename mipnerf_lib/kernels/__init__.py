@@ -10,6 +10,6 @@ on the same parameters and is chosen by ``Config.mlp_impl`` (``'auto'``: on a GP
   third); checked on a CPU (lowering, interpreter) and on an H200 (1.44x the fast path's
   forward, 2026-12-02).
 - :mod:`~mipnerf_lib.kernels.fused`: ``mlp_impl='fused'``: that kernel as the model's
-  forward, with the fast path's gradient (a ``jax.custom_vjp``); one Hopper GPU, bfloat16,
+  forward, with the fast path's gradient (a ``jax.custom_vjp``); Hopper GPUs, bfloat16,
   opt-in (``'auto'`` does not choose it yet).
 """

@@ -14,20 +14,27 @@ and 7.1e-3 (density) relative error (bfloat16 rounding).
 
 Assumes (checked, with an error that says which): the paper's MLP layout (width 256, one
 view layer of 128, at most 128 encoded input features, ReLU), ``compute_dtype='bfloat16'``,
-samples per ray in multiples of 64, one Hopper GPU (sm_90). Several devices are refused for
-now: the kernel is a custom call, which ``jax.jit``'s sharding propagation would not split
-over the batch (it would need a ``shard_map`` around it).
+samples per ray in multiples of 64, Hopper GPUs (sm_90). On several devices the kernel runs
+under ``jax.shard_map`` over all of them (the library's default mesh, ``training.
+make_mesh()``), each on its share of the rays: a kernel is a custom call, which ``jax.jit``'s
+sharding propagation would not split over the batch. The rays must then split evenly over
+the devices (the library's batch and chunk checks already ask for that).
 
 ``MIPNERF_FUSED_MLP_INTERPRET=1`` runs the kernel in Pallas's Mosaic GPU interpreter on any
-backend instead (slow: for tests on a CPU).
+backend instead (slow: for tests on a CPU; one device only, as the interpreter deadlocks
+under ``shard_map`` on several CPU devices).
 """
 
 from __future__ import annotations
 
+import math
 import os
 
 import jax
+import numpy as np
 from flax import nnx
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from mipnerf_lib.kernels import fused_mlp
 from mipnerf_lib.kernels import mlp as fast_mlp
@@ -66,19 +73,33 @@ def unsupported(mlp) -> str | None:
 
 
 def check_device() -> None:
-    """``RuntimeError`` unless the kernel can run here: one Hopper GPU (or the interpreter)."""
+    """``RuntimeError`` unless the kernel can run here: Hopper GPUs (or the interpreter)."""
     if os.environ.get(INTERPRET_ENV) == "1":
         return
     devices = jax.devices()
     kinds = sorted({f"{d.platform} {getattr(d, 'compute_capability', '')}".strip()
                     for d in devices})
-    if devices[0].platform != "gpu" or getattr(devices[0], "compute_capability", "") != "9.0":
+    if any(d.platform != "gpu" or getattr(d, "compute_capability", "") != "9.0"
+           for d in devices):
         raise RuntimeError(f"mlp_impl='fused' runs a Hopper (sm_90) GPU kernel; this machine "
                            f"has {kinds}. Fix: --set mlp_impl=auto (the fast path on a GPU).")
-    if len(devices) > 1:
-        raise RuntimeError(f"mlp_impl='fused' supports one device so far; this process sees "
-                           f"{len(devices)}. Fix: --set mlp_impl=fast on several GPUs, or "
-                           f"CUDA_VISIBLE_DEVICES=0 for one.")
+
+
+def _on_every_device(fn, num_rays, interpret):
+    """``fn(state, x [R, S, D], condition [R, C])`` split over all devices along ``R`` with
+    ``jax.shard_map`` (``fn`` itself with one device)."""
+    devices = jax.devices()
+    if len(devices) == 1:
+        return fn
+    if interpret:
+        raise RuntimeError(f"{INTERPRET_ENV}=1 runs on one device only; this process sees "
+                           f"{len(devices)}.")
+    if num_rays % len(devices):
+        raise ValueError(f"mlp_impl='fused' on {len(devices)} devices needs a number of rays "
+                         f"divisible by {len(devices)}, got {num_rays}.")
+    mesh = Mesh(np.asarray(devices), ("data",))
+    return jax.shard_map(fn, mesh=mesh, in_specs=(P(), P("data"), P("data")),
+                         out_specs=P("data"))
 
 
 def mlp_apply(mlp, x, condition):
@@ -106,10 +127,19 @@ def mlp_apply(mlp, x, condition):
     def fast(state, x, condition):
         return fast_mlp.mlp_forward(nnx.merge(graphdef, state), x, condition)
 
-    @jax.custom_vjp
-    def forward(state, x, condition):
+    def kernel(state, x, condition):
         return fused_mlp.fused_mlp_forward(nnx.merge(graphdef, state), x, condition,
                                            steps=STEPS, interpret=interpret)
+
+    *batch, samples, dim = x.shape
+    num_rays = math.prod(batch)
+    kernel = _on_every_device(kernel, num_rays, interpret)
+
+    @jax.custom_vjp
+    def forward(state, x, condition):
+        rgb, density = kernel(state, x.reshape(num_rays, samples, dim),
+                              condition.reshape(num_rays, -1))
+        return (rgb.reshape(*batch, samples, -1), density.reshape(*batch, samples, -1))
 
     def forward_fwd(state, x, condition):
         return jax.vjp(fast, state, x, condition)  # the fast path's outputs and pullback
