@@ -193,6 +193,7 @@ def curve_figure(runs, levels, out_path, scene="lego"):
 
 def main(argv=None):
     args = _parse(argv)
+    os.makedirs(args.out_dir, exist_ok=True)
     if args.curve_only:
         curve_figure(args.runs, args.levels, os.path.join(args.out_dir, "table1_curve.png"),
                      args.scene)
@@ -201,7 +202,6 @@ def main(argv=None):
     if any(c % 2 ** (args.levels - 1) for c in crop):
         raise SystemExit(f"--crop {args.crop}: use multiples of {2 ** (args.levels - 1)}")
     data_dir = args.multiscale_dir or os.path.join(args.runs, "multiscale_data")
-    os.makedirs(args.out_dir, exist_ok=True)
     curve_figure(args.runs, args.levels, os.path.join(args.out_dir, "table1_curve.png"),
                  args.scene)
     scores = crops_figure(args.runs, data_dir, args.view, crop, args.levels,

@@ -151,8 +151,9 @@ class Config:
     compute_dtype: str = _model("float32", choices=COMPUTE_DTYPES)
     # MLP evaluation: 'reference' (the plain layer-by-layer form, used on CPUs and by the
     # parity tests), 'fast' (exact rewrites that move fewer bytes: mipnerf_lib.kernels.mlp)
-    # or 'auto' (fast on a GPU, reference elsewhere). Same parameters, same function.
-    # 'fused': renders through one Hopper GPU kernel (bf16; mipnerf_lib.kernels.fused).
+    # or 'fused' (renders through one Hopper GPU kernel, bf16; mipnerf_lib.kernels.fused).
+    # 'auto': reference off a GPU; fused on one Hopper GPU with bfloat16 where the layout
+    # fits; fast on other GPUs. Same parameters; training is fast's exactly on a GPU.
     mlp_impl: str = _model("auto", choices=MLP_IMPLS)
     # --- logging, checkpoints, evaluation
     save_every: int = _run(100_000)  # Steps between checkpoints (one is always saved at the end).

@@ -79,8 +79,10 @@ class MLP(nnx.Module):
       compute_dtype: ``'float32'`` or ``'bfloat16'`` activations (weights stay float32).
       mlp_impl: ``'reference'`` (the layer-by-layer form below), ``'fast'``
         (:func:`mipnerf_lib.kernels.mlp.mlp_forward`: the same function rewritten to move
-        fewer bytes), ``'auto'`` (fast on a GPU) or ``'fused'`` (the forward in one Hopper
-        GPU kernel, the gradient the fast path's: :mod:`mipnerf_lib.kernels.fused`).
+        fewer bytes), ``'fused'`` (the forward in one Hopper GPU kernel, the gradient the
+        fast path's: :mod:`mipnerf_lib.kernels.fused`) or ``'auto'``: 'reference' off a
+        GPU; on one Hopper GPU with bfloat16 and the paper's layout 'fused'
+        (:func:`~mipnerf_lib.kernels.fused.chosen_by_auto`), else 'fast' on a GPU.
       rngs: ``nnx.Rngs`` for the initialisers.
     """
 
@@ -154,9 +156,13 @@ class MLP(nnx.Module):
           activations, always float32 (with ``compute_dtype='bfloat16'`` the layers run in
           bfloat16 on float32 master weights and only the two heads' outputs are cast back).
         """
-        if self.mlp_impl == "fused":
+        impl = self.mlp_impl
+        if impl == "auto":
+            impl = ("fused" if fused.chosen_by_auto(self, x) else "fast"
+                    ) if jax.default_backend() == "gpu" else "reference"
+        if impl == "fused":
             return fused.mlp_apply(self, x, condition)  # the forward in one GPU kernel
-        if self.mlp_impl == "fast" or (self.mlp_impl == "auto" and jax.default_backend() == "gpu"):
+        if impl == "fast":
             return fast_mlp.mlp_forward(self, x, condition)  # same function, fewer bytes
         x = x.astype(self.compute_dtype)
         if condition is not None:

@@ -1,6 +1,7 @@
 """Fast paths for GPUs. The plain layer-by-layer code in :mod:`mipnerf_lib.model` stays the
 reference that CPUs, CI and the parity tests use; each fast path computes the same function
-on the same parameters and is chosen by ``Config.mlp_impl`` (``'auto'``: on a GPU).
+on the same parameters and is chosen by ``Config.mlp_impl`` (``'auto'``: 'fused' on one
+Hopper GPU in bfloat16 where the layout fits, else 'fast' on a GPU, 'reference' elsewhere).
 
 - :mod:`~mipnerf_lib.kernels.mlp`: the MLP rewritten to move fewer bytes (split skip and
   view matmuls, the bottleneck folded into the view layer, bias gradients as matmuls).
@@ -10,6 +11,8 @@ on the same parameters and is chosen by ``Config.mlp_impl`` (``'auto'``: on a GP
   third); checked on a CPU (lowering, interpreter) and on an H200 (1.44x the fast path's
   forward, 2026-12-02).
 - :mod:`~mipnerf_lib.kernels.fused`: ``mlp_impl='fused'``: that kernel as the model's
-  forward, with the fast path's gradient (a ``jax.custom_vjp``); Hopper GPUs, bfloat16,
-  opt-in (``'auto'`` does not choose it yet).
+  forward, with the fast path's gradient (a ``jax.custom_vjp``); Hopper GPUs, bfloat16. An
+  800x800 view renders in 0.488 s with it, 1.102 s with 'fast' (one H200, 2026-12-02), and
+  the same-steps PSNR is the fast path's (+0.01 dB); chosen by ``'auto'`` on one Hopper GPU,
+  on several only when asked for (its ``shard_map`` path has run on simulated CPU devices).
 """

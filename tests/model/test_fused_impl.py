@@ -175,3 +175,25 @@ def test_fused_runs_on_each_devices_share_of_the_rays(tmp_path):
     # bfloat16 rounding (jit vs eager) only; a ray put back in another's place would be O(1).
     assert _rel(r["rgb"], r["rgb0"]) < 1e-2 and _rel(r["density"], r["density0"]) < 1e-2
     assert "divisible by 2, got 3" in str(r["error"])
+
+
+class _FakeDevice:
+    def __init__(self, platform, cc):
+        self.platform, self.compute_capability = platform, cc
+
+
+def test_auto_chooses_the_kernel_only_on_one_hopper_gpu_where_it_fits(monkeypatch):
+    mlp, _ = _fused_and_fast()  # bf16, the paper's layout
+    x = jnp.zeros((2, 64, D))
+    for devices, expected in [
+        ([_FakeDevice("gpu", "9.0")], True),
+        ([_FakeDevice("gpu", "8.0")], False),  # an A100: the fast path
+        ([_FakeDevice("gpu", "9.0")] * 2, False),  # several GPUs: only when asked for
+        ([_FakeDevice("cpu", "")], False),
+    ]:
+        monkeypatch.setattr(jax, "devices", lambda devices=devices: devices)
+        assert fused.chosen_by_auto(mlp, x) is expected, devices
+    monkeypatch.setattr(jax, "devices", lambda: [_FakeDevice("gpu", "9.0")])
+    assert not fused.chosen_by_auto(mlp, jnp.zeros((2, 48, D)))  # samples not a tile
+    f32 = model.MLP(D, 27, rngs=nnx.Rngs(0))
+    assert not fused.chosen_by_auto(f32, x)  # float32: the kernel multiplies in bf16
