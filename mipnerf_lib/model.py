@@ -157,9 +157,8 @@ class MLP(nnx.Module):
           bfloat16 on float32 master weights and only the two heads' outputs are cast back).
         """
         impl = self.mlp_impl
-        if impl == "auto":
-            impl = ("fused" if fused.chosen_by_auto(self, x) else "fast"
-                    ) if jax.default_backend() == "gpu" else "reference"
+        if impl == "auto" and jax.default_backend() == "gpu":
+            impl = "fused" if fused.chosen_by_auto(self, x) else "fast"
         if impl == "fused":
             return fused.mlp_apply(self, x, condition)  # the forward in one GPU kernel
         if impl == "fast":

@@ -74,6 +74,15 @@ def unsupported(mlp) -> str | None:
     return "; ".join(problems) or None
 
 
+def _is_hopper(device) -> bool:
+    return device.platform == "gpu" and getattr(device, "compute_capability", "") == "9.0"
+
+
+def _samples_fit(x) -> bool:
+    """Whether the samples per ray of ``x`` ``[..., S, D]`` fill whole kernel tiles."""
+    return x.shape[-2] % fused_mlp.WG_ROWS == 0
+
+
 def check_device() -> None:
     """``RuntimeError`` unless the kernel can run here: Hopper GPUs (or the interpreter)."""
     if os.environ.get(INTERPRET_ENV) == "1":
@@ -81,8 +90,7 @@ def check_device() -> None:
     devices = jax.devices()
     kinds = sorted({f"{d.platform} {getattr(d, 'compute_capability', '')}".strip()
                     for d in devices})
-    if any(d.platform != "gpu" or getattr(d, "compute_capability", "") != "9.0"
-           for d in devices):
+    if not all(map(_is_hopper, devices)):
         raise RuntimeError(f"mlp_impl='fused' runs a Hopper (sm_90) GPU kernel; this machine "
                            f"has {kinds}. Fix: --set mlp_impl=auto (the fast path on a GPU).")
 
@@ -94,9 +102,8 @@ def chosen_by_auto(mlp, x) -> bool:
     on a GPU. The kernel's several-device path (``shard_map``) has run only on simulated CPU
     devices, so several GPUs get it only by asking for ``mlp_impl='fused'``."""
     devices = jax.devices()
-    return (len(devices) == 1 and devices[0].platform == "gpu"
-            and getattr(devices[0], "compute_capability", "") == "9.0"
-            and x.shape[-2] % fused_mlp.WG_ROWS == 0 and unsupported(mlp) is None)
+    return (len(devices) == 1 and _is_hopper(devices[0]) and _samples_fit(x)
+            and unsupported(mlp) is None)
 
 
 def _on_every_device(fn, num_rays, interpret):
@@ -131,7 +138,7 @@ def mlp_apply(mlp, x, condition):
     reason = unsupported(mlp)
     if reason is not None:
         raise ValueError(f"mlp_impl='fused' needs the paper's MLP layout: {reason}.")
-    if x.shape[-2] % fused_mlp.WG_ROWS:
+    if not _samples_fit(x):
         raise ValueError(f"mlp_impl='fused' needs samples per ray in multiples of "
                          f"{fused_mlp.WG_ROWS} (num_samples), got {x.shape[-2]}.")
     check_device()
