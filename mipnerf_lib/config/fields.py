@@ -1,5 +1,4 @@
-"""The run configuration: one frozen dataclass with the paper's defaults, its presets and
-``--set`` parsing.
+"""The run configuration's fields: one frozen dataclass with the paper's defaults.
 
 Every default is declared once, here: :class:`~mipnerf_lib.model.MipNerfModel` and
 :class:`~mipnerf_lib.model.MLP` take their keyword defaults from :data:`DEFAULTS`, and the
@@ -21,7 +20,6 @@ constructor check them against the same lists.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from typing import Any, Callable
 
@@ -33,9 +31,6 @@ from mipnerf_lib.gaussians import RAY_SHAPES
 __all__ = [
     "Config",
     "DEFAULTS",
-    "PRESETS",
-    "get_config",
-    "apply_overrides",
     "config_from_dict",
     "model_kwargs",
     "fields_of",
@@ -263,150 +258,3 @@ def config_from_dict(values: dict, strict: bool = True) -> Config:
     if unknown and strict:
         raise ValueError(f"Unknown config fields {unknown}; known fields: {sorted(known)}.")
     return Config(**{k: v for k, v in values.items() if k in known})
-
-
-# The presets equal google/mipnerf's configs/*.gin at HEAD (84c969e) on top of the Config
-# defaults. The initial commit (16e73df) also bound `test_render_interval` (5 for blender, 0 for
-# the noextras/noipe/noloss files); commit ee5cbb8 removed those bindings, so at HEAD every
-# config uses the default 1 (it only sets how often eval saves images, no effect on metrics).
-_BLENDER = dict(dataset_loader="blender", batching="single_image")
-_NOEXTRAS = dict(density_activation="relu", density_bias=0.0, rgb_padding=0.0)
-
-
-def default() -> Config:
-    """The paper's ``Config`` defaults (multiscale Blender, all_images batching)."""
-    return Config()
-
-
-def blender() -> Config:
-    """configs/blender.gin: single-scale Blender, one image per batch."""
-    return dataclasses.replace(Config(), **_BLENDER)
-
-
-def blender_noextras() -> Config:
-    """configs/blender_noextras.gin: ReLU density without bias, no RGB padding."""
-    return dataclasses.replace(Config(), **_BLENDER, **_NOEXTRAS)
-
-
-def blender_noipe() -> Config:
-    """configs/blender_noipe.gin: NeRF's PE of the sample means instead of IPE."""
-    return dataclasses.replace(Config(), **_BLENDER, disable_integration=True)
-
-
-def multiblender() -> Config:
-    """configs/multiblender.gin: multiscale Blender. The gin file is empty: the paper's
-    multiscale runs use the Config defaults, ``dataset_loader='multicam'`` and
-    ``batching='all_images'`` (rays from every image and scale in each batch)."""
-    return Config()
-
-
-def multiblender_noextras() -> Config:
-    """configs/multiblender_noextras.gin (on the Config defaults, all_images batching)."""
-    return dataclasses.replace(Config(), **_NOEXTRAS)
-
-
-def multiblender_noipe() -> Config:
-    """configs/multiblender_noipe.gin: multiscale data, PE instead of IPE."""
-    return dataclasses.replace(Config(), disable_integration=True)
-
-
-def multiblender_noloss() -> Config:
-    """configs/multiblender_noloss.gin: multiscale data without the lossmult weighting."""
-    return dataclasses.replace(Config(), disable_multiscale_loss=True)
-
-
-def llff() -> Config:
-    """configs/llff.gin: forward-facing scenes in NDC, cylinders, density noise."""
-    return dataclasses.replace(
-        Config(),
-        dataset_loader="llff",
-        white_bkgd=False,
-        randomized=True,
-        near=0.0,
-        far=1.0,
-        factor=4,
-        llffhold=8,
-        use_viewdirs=True,
-        ray_shape="cylinder",
-        density_noise=1.0,
-    )
-
-
-#: Preset name -> function returning the Config.
-PRESETS: dict[str, Callable[[], Config]] = {
-    "default": default,
-    "blender": blender,
-    "blender_noextras": blender_noextras,
-    "blender_noipe": blender_noipe,
-    "multiblender": multiblender,
-    "multiblender_noextras": multiblender_noextras,
-    "multiblender_noipe": multiblender_noipe,
-    "multiblender_noloss": multiblender_noloss,
-    "llff": llff,
-}
-
-
-def get_config(name: str) -> Config:
-    """The preset called ``name`` (see :data:`PRESETS`)."""
-    if name not in PRESETS:
-        close = difflib.get_close_matches(name, PRESETS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown config preset {name!r}; known presets: {sorted(PRESETS)}.{hint}")
-    return PRESETS[name]()
-
-
-_TRUE = ("1", "true", "yes", "on", "t", "y")
-_FALSE = ("0", "false", "no", "off", "f", "n")
-
-
-def _parse_value(key: str, text: str, kind: type):
-    text = text.strip()
-    try:
-        if kind is bool:
-            if text.lower() in _TRUE:
-                return True
-            if text.lower() in _FALSE:
-                return False
-            raise ValueError
-        if kind is int:
-            try:
-                return int(text.replace("_", ""))
-            except ValueError:
-                value = float(text)  # accept "1e6"
-                if not value.is_integer():
-                    raise
-                return int(value)
-        if kind is float:
-            return float(text.replace("_", ""))
-        if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-            text = text[1:-1]
-        return text
-    except ValueError:
-        raise ValueError(
-            f"Cannot parse {key}={text!r}: {key} expects a {kind.__name__}"
-            + (f" (one of {_TRUE + _FALSE})" if kind is bool else "")
-            + "."
-        ) from None
-
-
-def apply_overrides(config: Config, overrides) -> Config:
-    """Apply ``["key=value", ...]`` (e.g. from ``--set``), parsing each value by the field's type.
-
-    Raises ``ValueError`` for malformed items, unknown keys (with the closest field names)
-    and unparsable values. The result is not validated; call :meth:`Config.validate`.
-    """
-    changes = {}
-    for item in overrides or ():
-        if "=" not in item:
-            raise ValueError(f"Override {item!r} must look like key=value, e.g. max_steps=1000.")
-        key, text = item.split("=", 1)
-        key = key.strip()
-        if key not in _FIELD_TYPES:
-            close = difflib.get_close_matches(key, _FIELD_TYPES, n=3)
-            hint = f" Did you mean {' or '.join(close)}?" if close else ""
-            raise ValueError(
-                f"Unknown config key {key!r} in override {item!r}.{hint} "
-                f"Known keys: {', '.join(sorted(_FIELD_TYPES))}."
-            )
-        changes[key] = _parse_value(key, text, _FIELD_TYPES[key])
-    return dataclasses.replace(config, **changes)
