@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mipnerf_lib.config import ACTIVATIONS, COMPUTE_DTYPES, DEFAULTS, check_choice
+from mipnerf_lib.config import ACTIVATIONS, COMPUTE_DTYPES, DEFAULTS, KERNEL_IMPLS, check_choice
 from mipnerf_lib.encoding import integrated_pos_enc, pos_enc
 from mipnerf_lib.kernels import fused
 from mipnerf_lib.kernels import mlp as fast_mlp
@@ -80,7 +80,9 @@ class MLP(nnx.Module):
       mlp_impl: ``'reference'`` (the layer-by-layer form below), ``'fast'``
         (:func:`mipnerf_lib.kernels.mlp.mlp_forward`: the same function rewritten to move
         fewer bytes), ``'fused'`` (the forward in one Hopper GPU kernel, the gradient the
-        fast path's: :mod:`mipnerf_lib.kernels.fused`) or ``'auto'``: 'reference' off a
+        fast path's: :mod:`mipnerf_lib.kernels.fused`), ``'fused_train'`` (as 'fused', and
+        under a gradient the trunk's forward and activation-gradient chain in kernels too:
+        :mod:`mipnerf_lib.kernels.fused_train`) or ``'auto'``: 'reference' off a
         GPU; on one Hopper GPU with bfloat16 and the paper's layout 'fused'
         (:func:`~mipnerf_lib.kernels.fused.chosen_by_auto`), else 'fast' on a GPU.
       rngs: ``nnx.Rngs`` for the initialisers.
@@ -140,8 +142,8 @@ class MLP(nnx.Module):
                 n_in = self.net_width_condition
             self.condition_layers = nnx.List(cond_layers)
         self.rgb_layer = dense(n_in, num_rgb_channels)
-        if mlp_impl == "fused" and (reason := fused.unsupported(self)) is not None:
-            raise ValueError(f"mlp_impl='fused' needs the paper's MLP layout: {reason}.")
+        if mlp_impl in KERNEL_IMPLS and (reason := fused.unsupported(self)) is not None:
+            raise ValueError(f"mlp_impl={mlp_impl!r} needs the paper's MLP layout: {reason}.")
 
     def __call__(self, x, condition=None):
         """Evaluate the MLP.
@@ -159,8 +161,8 @@ class MLP(nnx.Module):
         impl = self.mlp_impl
         if impl == "auto" and jax.default_backend() == "gpu":
             impl = "fused" if fused.chosen_by_auto(self, x) else "fast"
-        if impl == "fused":
-            return fused.mlp_apply(self, x, condition)  # the forward in one GPU kernel
+        if impl in KERNEL_IMPLS:  # the forward (and with 'fused_train' the trunk's backward)
+            return fused.mlp_apply(self, x, condition, train_kernels=impl == "fused_train")
         if impl == "fast":
             return fast_mlp.mlp_forward(self, x, condition)  # same function, fewer bytes
         x = x.astype(self.compute_dtype)

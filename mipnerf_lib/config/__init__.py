@@ -13,6 +13,7 @@ from mipnerf_lib.config.fields import (
     DATASET_LOADERS,
     DEFAULTS,
     GROUPS,
+    KERNEL_IMPLS,
     MLP_IMPLS,
     Config,
     check_choice,
@@ -50,5 +51,6 @@ __all__ = [
     "ACTIVATIONS",
     "COMPUTE_DTYPES",
     "MLP_IMPLS",
+    "KERNEL_IMPLS",
     "GROUPS",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "ACTIVATIONS",
     "COMPUTE_DTYPES",
     "MLP_IMPLS",
+    "KERNEL_IMPLS",
     "GROUPS",
 ]
 
@@ -59,7 +60,9 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 #: while the parameters and the optimiser stay float32; it changes the numerics, so it is
 #: opt-in and the float32 path remains the reference.
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-MLP_IMPLS = ("auto", "reference", "fast", "fused")
+MLP_IMPLS = ("auto", "reference", "fast", "fused", "fused_train")
+#: The values of ``mlp_impl`` that run the Hopper kernels (bfloat16, samples in tiles of 64).
+KERNEL_IMPLS = ("fused", "fused_train")
 
 #: The field groups, by who reads them (see the module docstring).
 GROUPS = ("data", "train", "model", "run")
@@ -196,11 +199,12 @@ class Config:
                      "near"):
             if getattr(self, name) < 0:
                 bad(name, "be >= 0")
-        if self.mlp_impl == "fused" and self.compute_dtype != "bfloat16":
-            bad("mlp_impl", "go with compute_dtype='bfloat16' ('fused' multiplies in bf16)",
-                "add --set compute_dtype=bfloat16, or use mlp_impl=auto")
-        if self.mlp_impl == "fused" and self.num_samples % 64:
-            bad("num_samples", "be a multiple of 64 with mlp_impl='fused' (a kernel tile)")
+        if self.mlp_impl in KERNEL_IMPLS and self.compute_dtype != "bfloat16":
+            bad("mlp_impl", f"go with compute_dtype='bfloat16' ({self.mlp_impl!r} multiplies "
+                "in bf16)", "add --set compute_dtype=bfloat16, or use mlp_impl=auto")
+        if self.mlp_impl in KERNEL_IMPLS and self.num_samples % 64:
+            bad("num_samples", f"be a multiple of 64 with mlp_impl={self.mlp_impl!r} (a kernel "
+                "tile)")
         if self.far <= self.near:
             bad("far", f"exceed near={self.near}")
         if self.max_deg_point <= self.min_deg_point:

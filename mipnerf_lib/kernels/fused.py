@@ -38,7 +38,7 @@ from flax import nnx
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from mipnerf_lib.kernels import fused_mlp
+from mipnerf_lib.kernels import fused_mlp, fused_train
 from mipnerf_lib.kernels import mlp as fast_mlp
 
 __all__ = ["INTERPRET_ENV", "STEPS", "unsupported", "check_device", "chosen_by_auto", "mlp_apply"]
@@ -123,23 +123,29 @@ def _on_every_device(fn, num_rays, interpret):
                          out_specs=P("data"))
 
 
-def mlp_apply(mlp, x, condition):
+def mlp_apply(mlp, x, condition, train_kernels=False):
     """:func:`mipnerf_lib.kernels.mlp.mlp_forward` with the forward in the fused kernel.
 
     Args:
       mlp: a :class:`mipnerf_lib.model.MLP` that :func:`unsupported` accepts.
       x: ``[..., S, input_dim]`` encoded samples, ``S`` a multiple of 64.
       condition: ``[..., condition_dim]`` per ray.
+      train_kernels: under ``jax.grad``, run the trunk's forward and its activation-gradient
+        chain in kernels (:func:`mipnerf_lib.kernels.fused_train.trunk_train`; the heads and
+        the weight gradients through XLA) instead of the fast path (``mlp_impl=
+        'fused_train'``).
 
     Returns:
       ``(raw_rgb [..., S, 3], raw_density [..., S, 1])`` float32: the kernel's when not
-      differentiated, the fast path's (value and gradient) under ``jax.grad``.
+      differentiated; under ``jax.grad`` the fast path's value and gradient, or with
+      ``train_kernels`` those of the training kernels (the same up to bfloat16 rounding).
     """
+    impl = "fused_train" if train_kernels else "fused"
     reason = unsupported(mlp)
     if reason is not None:
-        raise ValueError(f"mlp_impl='fused' needs the paper's MLP layout: {reason}.")
+        raise ValueError(f"mlp_impl={impl!r} needs the paper's MLP layout: {reason}.")
     if not _samples_fit(x):
-        raise ValueError(f"mlp_impl='fused' needs samples per ray in multiples of "
+        raise ValueError(f"mlp_impl={impl!r} needs samples per ray in multiples of "
                          f"{fused_mlp.WG_ROWS} (num_samples), got {x.shape[-2]}.")
     check_device()
     interpret = os.environ.get(INTERPRET_ENV) == "1"
@@ -148,22 +154,39 @@ def mlp_apply(mlp, x, condition):
     def fast(state, x, condition):
         return fast_mlp.mlp_forward(nnx.merge(graphdef, state), x, condition)
 
+    def trained(state, x, condition):  # the trunk through the training kernels
+        m = nnx.merge(graphdef, state)
+        x2 = x.reshape(-1, x.shape[-1])
+        h = fused_train.trunk_train(x2, [l.kernel[...] for l in m.layers],
+                                    [l.bias[...] for l in m.layers], m.skip_layer, STEPS, 1,
+                                    interpret)
+        return fast_mlp.heads_forward(m, [h.reshape(*x.shape[:-1], -1)], condition)
+
     def kernel(state, x, condition):
         return fused_mlp.fused_mlp_forward(nnx.merge(graphdef, state), x, condition,
                                            steps=STEPS, interpret=interpret)
 
     *batch, samples, dim = x.shape
     num_rays = math.prod(batch)
-    kernel = _on_every_device(kernel, num_rays, interpret)
+
+    def on_all_rays(fn):  # fn on [R, S, D] rays, split over the devices, as [..., S, D]
+        fn = _on_every_device(fn, num_rays, interpret)
+
+        def apply(state, x, condition):
+            rgb, density = fn(state, x.reshape(num_rays, samples, dim),
+                              condition.reshape(num_rays, -1))
+            return (rgb.reshape(*batch, samples, -1), density.reshape(*batch, samples, -1))
+
+        return apply
+
+    kernel, trained = on_all_rays(kernel), on_all_rays(trained)
 
     @jax.custom_vjp
     def forward(state, x, condition):
-        rgb, density = kernel(state, x.reshape(num_rays, samples, dim),
-                              condition.reshape(num_rays, -1))
-        return (rgb.reshape(*batch, samples, -1), density.reshape(*batch, samples, -1))
+        return kernel(state, x, condition)
 
-    def forward_fwd(state, x, condition):
-        return jax.vjp(fast, state, x, condition)  # the fast path's outputs and pullback
+    def forward_fwd(state, x, condition):  # the outputs and pullback of the training path
+        return jax.vjp(trained if train_kernels else fast, state, x, condition)
 
     forward.defvjp(forward_fwd, lambda pullback, g: pullback(g))
     return forward(state, x, condition)

@@ -121,10 +121,46 @@ def _swizzled():
     return plgpu.TilingTransform((8, 64)), plgpu.SwizzleTransform(128)
 
 
+def _stream_layer(a_smem, weights, w_first, a_first, n_chunks, n_out, epilogue,
+                  prologue=None, *, steps, overlap):
+    """One layer of a kernel body: ``acc [64, n_out] = sum_c a_smem[wg, a_first + c] @
+    weights[chunk w_first + c]``, the weight chunks streamed by the producer warpgroup
+    through a ring of ``steps`` buffers; ``prologue()`` then ``epilogue(acc)`` run on the two
+    compute warpgroups only."""
+    from jax.experimental import pallas as pl
+    from jax.experimental.pallas import mosaic_gpu as plgpu
+
+    wg = lax.axis_index("wg")
+
+    def mma(idxs, w_smem, acc_ref):
+        (c,) = idxs
+        plgpu.wgmma(acc_ref, a_smem.at[wg, c + a_first], w_smem)
+        # overlap=0: this chunk's wgmma is done when its buffer is released (the body
+        # returns); overlap=1: the previous chunk's is, so two wgmma can be in flight.
+        plgpu.wgmma_wait(overlap)
+        return acc_ref
+
+    def context(eval_pipeline):  # runs on the compute warpgroups only
+        if prologue is not None:
+            prologue()
+
+        @functools.partial(pl.run_scoped, acc_ref=plgpu.ACC((WG_ROWS, n_out), jnp.float32))
+        def _(acc_ref):
+            eval_pipeline(acc_ref)
+            epilogue(acc_ref[...])
+
+    plgpu.emit_pipeline_warp_specialized(
+        mma, grid=(n_chunks,), memory_registers=40,
+        in_specs=[plgpu.BlockSpec((CHUNK, n_out), lambda c: (c + w_first, 0),
+                                  transforms=_swizzled(), delay_release=overlap)],
+        wg_axis="wg", num_compute_wgs=2, max_concurrent_steps=steps,
+        compute_context=context)(weights)
+
+
 def _body(*refs, plan, steps, samples, overlap):
     """Both kernels: the trunk, then (``samples`` not None) the heads. Refs: inputs ``x, w, b``
-    (+ ``wh, wr, vb``), outputs ``h`` (or ``rgb8, density8``), scratch ``a, b, bars`` (+ ``vb,
-    out``)."""
+    (+ ``wh, wr, vb``), outputs ``h`` (or one ``h`` per layer: every activation saved, for the
+    backward pass; or ``rgb8, density8``), scratch ``a, b, bars`` (+ ``vb, out``)."""
     from jax.experimental import pallas as pl
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
@@ -133,7 +169,8 @@ def _body(*refs, plan, steps, samples, overlap):
         (x_gmem, w_gmem, b_gmem, wh_gmem, wr_gmem, vb_gmem, rgb_gmem, dens_gmem,
          a_smem, b_smem, bars, vb_smem, o_smem) = refs
     else:
-        x_gmem, w_gmem, b_gmem, out_gmem, a_smem, b_smem, bars = refs
+        x_gmem, w_gmem, b_gmem, *outs, a_smem, b_smem, bars = refs
+    save_all = not heads and len(outs) == len(plan)  # every layer's activation to memory
     wg = lax.axis_index("wg")  # 0, 1: compute; 2: the weights' producer
     row0 = lax.axis_index("tiles") * TILE_ROWS + wg * WG_ROWS
     rows = pl.ds(row0, WG_ROWS)
@@ -145,34 +182,12 @@ def _body(*refs, plan, steps, samples, overlap):
             plgpu.barrier_wait(bars.at[wg * N_BARRIERS + first_barrier + j])
 
     def layer(weights, w_first, a_first, n_chunks, n_out, epilogue, prologue=None):
-        """``acc [64, n_out] = sum_c a_smem[wg, a_first + c] @ weights[chunk w_first + c]``,
-        the chunks streamed by the producer; ``epilogue(acc)`` on the compute warpgroups."""
-
-        def mma(idxs, w_smem, acc_ref):
-            (c,) = idxs
-            plgpu.wgmma(acc_ref, a_smem.at[wg, c + a_first], w_smem)
-            # overlap=0: this chunk's wgmma is done when its buffer is released (the body
-            # returns); overlap=1: the previous chunk's is, so two wgmma can be in flight.
-            plgpu.wgmma_wait(overlap)
-            return acc_ref
-
-        def context(eval_pipeline):  # runs on the compute warpgroups only
-            if prologue is not None:
-                prologue()
-
-            @functools.partial(pl.run_scoped, acc_ref=plgpu.ACC((WG_ROWS, n_out), jnp.float32))
-            def _(acc_ref):
-                eval_pipeline(acc_ref)
-                epilogue(acc_ref[...])
-
-        plgpu.emit_pipeline_warp_specialized(
-            mma, grid=(n_chunks,), memory_registers=40,
-            in_specs=[plgpu.BlockSpec((CHUNK, n_out), lambda c: (c + w_first, 0),
-                                      transforms=_swizzled(), delay_release=overlap)],
-            wg_axis="wg", num_compute_wgs=2, max_concurrent_steps=steps,
-            compute_context=context)(weights)
+        _stream_layer(a_smem, weights, w_first, a_first, n_chunks, n_out, epilogue, prologue,
+                      steps=steps, overlap=overlap)
 
     def store_activation(h, n_chunks):
+        if save_all:  # the previous layer's copies out of a_smem must have read it
+            plgpu.wait_smem_to_gmem(0, wait_read_only=True)
         for j in range(n_chunks):
             a_smem[wg, j] = h[:, j * CHUNK:(j + 1) * CHUNK]
         plgpu.commit_smem()
@@ -190,11 +205,13 @@ def _body(*refs, plan, steps, samples, overlap):
         def trunk_epilogue(acc, i=i):
             bias = lax.broadcast_in_dim(b_smem[wg, i], (WG_ROWS, WIDTH), [1])
             store_activation(jnp.maximum(acc + bias, 0.0).astype(jnp.bfloat16), H_CHUNKS)
-            if i == last and not heads:
+            if not heads and (save_all or i == last):
+                out_gmem = outs[i] if save_all else outs[0]
                 for j in range(H_CHUNKS):
                     plgpu.copy_smem_to_gmem(a_smem.at[wg, j],
                                             out_gmem.at[rows, pl.ds(j * CHUNK, CHUNK)])
-                plgpu.wait_smem_to_gmem(0)
+                if i == last:
+                    plgpu.wait_smem_to_gmem(0)
 
         layer(w_gmem, w_first, a_first, n_chunks, WIDTH, trunk_epilogue,
               inputs if i == 0 else None)

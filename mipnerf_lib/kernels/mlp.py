@@ -30,7 +30,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["dense", "fold_bottleneck", "mlp_forward"]
+__all__ = ["dense", "fold_bottleneck", "trunk_forward", "heads_forward", "mlp_forward"]
 
 
 @jax.custom_vjp
@@ -88,25 +88,24 @@ def fold_bottleneck(mlp):
     return kb @ k1[:w], bb @ k1[:w] + b1, k1[w:]
 
 
-def mlp_forward(mlp, x, condition=None):
-    """Evaluate ``mlp`` (a :class:`mipnerf_lib.model.MLP`) with the rewrites above.
-
-    Args:
-      mlp: the module (its layers, widths and activation are read, not modified).
-      x: ``[..., S, input_dim]`` encoded samples.
-      condition: ``[..., condition_dim]`` per ray, or None when the MLP has no condition.
-
-    Returns:
-      ``(raw_rgb [..., S, 3], raw_density [..., S, 1])`` in float32, as the reference.
-    """
-    dt = mlp.compute_dtype
+def trunk_forward(mlp, x):
+    """The trunk of ``mlp`` with rewrite 1: ``x [..., S, input_dim]`` -> its output as the
+    pieces of a virtual concatenate (``[h]``, or ``[h, x]`` after a skip), ``compute_dtype``."""
     act = mlp.net_activation
-    x = x.astype(dt)
-    inputs = x
+    x = x.astype(mlp.compute_dtype)
     parts = [x]  # the current layer's input, as pieces of a virtual concatenate
     for i, layer in enumerate(mlp.layers):
-        h = act(_split_dense(parts, layer, dt))
-        parts = [h, inputs] if (i % mlp.skip_layer == 0 and i > 0) else [h]
+        h = act(_split_dense(parts, layer, mlp.compute_dtype))
+        parts = [h, x] if (i % mlp.skip_layer == 0 and i > 0) else [h]
+    return parts
+
+
+def heads_forward(mlp, parts, condition=None):
+    """The density and colour heads of ``mlp`` on the trunk's output ``parts`` (as
+    :func:`trunk_forward` returns it), with rewrites 2 and 3: ``(raw_rgb [..., S, 3],
+    raw_density [..., S, 1])`` float32."""
+    dt = mlp.compute_dtype
+    act = mlp.net_activation
     raw_density = _split_dense(parts, mlp.density_layer, dt)
     if not mlp.condition_dim:
         if condition is not None:
@@ -136,3 +135,17 @@ def mlp_forward(mlp, x, condition=None):
         h = act(_split_dense([h], layer, dt))
     raw_rgb = _split_dense([h], heads[-1], dt)
     return raw_rgb.astype(jnp.float32), raw_density.astype(jnp.float32)
+
+
+def mlp_forward(mlp, x, condition=None):
+    """Evaluate ``mlp`` (a :class:`mipnerf_lib.model.MLP`) with the rewrites above.
+
+    Args:
+      mlp: the module (its layers, widths and activation are read, not modified).
+      x: ``[..., S, input_dim]`` encoded samples.
+      condition: ``[..., condition_dim]`` per ray, or None when the MLP has no condition.
+
+    Returns:
+      ``(raw_rgb [..., S, 3], raw_density [..., S, 1])`` in float32, as the reference.
+    """
+    return heads_forward(mlp, trunk_forward(mlp, x), condition)

@@ -1,0 +1,204 @@
+"""The trunk's training pass in Mosaic GPU kernels (Hopper): the forward with every layer's
+activation saved, and the backward's activation-gradient chain; the weight gradients stay
+large XLA GEMMs.
+
+:func:`trunk_train` is :func:`mipnerf_lib.kernels.fused_mlp.trunk_reference` (``x [N, D]``
+-> ``h [N, 256]`` bfloat16) as a ``jax.custom_vjp``:
+
+* forward: the trunk kernel of :mod:`~mipnerf_lib.kernels.fused_mlp`, writing each layer's
+  activation ``h_l [N, 256]`` to memory as it goes (the backward needs them; an unfused
+  forward writes them too);
+* backward, given ``g = dL/dh_{L-1}``: one kernel walks the layers downwards per 128-row
+  tile, ``dz_{L-1} = g * [h_{L-1} > 0]``, then ``dz_{l-1} = (dz_l @ W_l[:256]^T) *
+  [h_{l-1} > 0]``, keeping ``dz`` on chip as the next layer's left operand (the transposed
+  weights streamed in ``[64, 256]`` chunks by a producer warpgroup, as in the forward) and
+  writing every ``dz_l`` once; an unfused backward also writes and reads back each
+  ``dh_{l-1}`` before masking it. Then XLA: ``dW_l = in_l^T @ dz_l`` and ``db_l = 1^T dz_l``
+  (``K`` = N rows: large GEMMs, float32 accumulation), and ``dx`` (dead code in a train
+  step, where ``x`` is the encoding of the rays; XLA drops it).
+
+Same function and gradients as the fast path's trunk in bfloat16, up to rounding: the
+ReLU masks are ``h > 0`` of the saved bfloat16 activations (the fast path tests the
+pre-activation; they differ only where a positive pre-activation rounds to zero, i.e.
+never in bfloat16, whose exponent range is float32's).
+
+Assumes what the forward kernel assumes (width 256, input width at most 128, rows padded to
+128, a Hopper GPU or the interpreter) and no skip after the last layer. Shared memory of the
+backward: ``dz`` and the mask's activation tile, 64 KB each for both warpgroups, and the ring
+of ``steps`` x 32 KB weight chunks.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from mipnerf_lib.kernels import fused_mlp as fm
+
+__all__ = ["trunk_activations", "pack_transposed", "trunk_backward_chain", "trunk_train"]
+
+
+def _after_skip(i: int, skip_layer: int) -> bool:
+    """Whether trunk layer ``i`` reads ``[h_{i-1}, x]`` (as :func:`fm.pack_chunks` packs it)."""
+    return i > 1 and (i - 1) % skip_layer == 0
+
+
+def trunk_activations(xp, kernels, biases, skip_layer=4, steps=2, overlap=1, interpret=False):
+    """Every layer's activation of the trunk, from the forward kernel: ``xp [n_pad, 128]``
+    (as ``fused_mlp._padded_input`` pads it) -> a tuple of ``[n_pad, 256]`` bfloat16."""
+    n_pad = xp.shape[0]
+    w, b, plan = fm.pack_chunks(kernels, biases, kernels[0].shape[0], skip_layer)
+    out = tuple(jax.ShapeDtypeStruct((n_pad, fm.WIDTH), jnp.bfloat16) for _ in kernels)
+    call = fm._call(n_pad, out, len(kernels), plan=plan, steps=steps, overlap=overlap,
+                    samples=None, interpret=interpret)
+    return tuple(call(xp, w, b))
+
+
+def pack_transposed(kernels):
+    """The backward's weights: ``W_l[:256]^T`` for ``l = L-1 .. 1`` (the rows that multiply the
+    previous activation), stacked ``[(L - 1) * 256, 256]`` bfloat16, read in 64-row chunks."""
+    return jnp.concatenate([k[:fm.WIDTH].astype(jnp.bfloat16).T for k in kernels[:0:-1]])
+
+
+def _backward_body(g_gmem, *refs, n_layers, steps, overlap):
+    """Refs: inputs ``g``, ``h_0 .. h_{L-1}``, ``wt``; outputs ``dz_0 .. dz_{L-1}``; scratch
+    ``a`` (dz, the left operand), ``m`` (the mask's activation), barriers."""
+    from jax.experimental import pallas as pl
+    from jax.experimental.pallas import mosaic_gpu as plgpu
+
+    L = n_layers
+    hs, wt_gmem, dzs = refs[:L], refs[L], refs[L + 1:2 * L + 1]
+    a_smem, m_smem, bars = refs[2 * L + 1:]
+    wg = lax.axis_index("wg")
+    rows = pl.ds(lax.axis_index("tiles") * fm.TILE_ROWS + wg * fm.WG_ROWS, fm.WG_ROWS)
+    per_wg = 2 * fm.H_CHUNKS  # barriers: the 4 chunks of g, the 4 of the mask's h (reused)
+
+    def barrier(load, j):  # load 0: g into a; any other: an h into m
+        return bars.at[wg * per_wg + min(load, 1) * fm.H_CHUNKS + j]
+
+    def start_load(src, dst, load):
+        for j in range(fm.H_CHUNKS):
+            plgpu.copy_gmem_to_smem(src.at[rows, pl.ds(j * fm.CHUNK, fm.CHUNK)],
+                                    dst.at[wg, j], barrier(load, j))
+
+    def wait_load(load):
+        for j in range(fm.H_CHUNKS):
+            plgpu.barrier_wait(barrier(load, j))
+
+    def store_dz(values, l):
+        """``values(j) [64, 64]`` -> the ``dz`` chunks in shared memory -> ``dz_l``."""
+        plgpu.wait_smem_to_gmem(0, wait_read_only=True)  # the previous dz's copies read a
+        for j in range(fm.H_CHUNKS):
+            a_smem[wg, j] = values(j)
+        plgpu.commit_smem()
+        for j in range(fm.H_CHUNKS):
+            plgpu.copy_smem_to_gmem(a_smem.at[wg, j],
+                                    dzs[l].at[rows, pl.ds(j * fm.CHUNK, fm.CHUNK)])
+
+    def masked(values, j):
+        return jnp.where(m_smem[wg, j] > 0, values, 0).astype(jnp.bfloat16)
+
+    for l in range(L - 1, 0, -1):  # the pipeline of layer l: dh_{l-1} = dz_l @ W_l^T
+
+        def prologue(l=l):
+            if l == L - 1:  # dz_{L-1} = g * [h_{L-1} > 0]
+                start_load(g_gmem, a_smem, 0)
+                start_load(hs[L - 1], m_smem, L)
+                wait_load(0)
+                wait_load(L)
+                store_dz(lambda j: masked(a_smem[wg, j], j), L - 1)
+            start_load(hs[l - 1], m_smem, l)  # the mask of this layer's epilogue
+
+        def epilogue(acc, l=l):
+            wait_load(l)
+            store_dz(lambda j: masked(acc[:, j * fm.CHUNK:(j + 1) * fm.CHUNK], j), l - 1)
+            if l == 1:
+                plgpu.wait_smem_to_gmem(0)
+
+        fm._stream_layer(a_smem, wt_gmem, (L - 1 - l) * fm.H_CHUNKS, 0, fm.H_CHUNKS,
+                         fm.WIDTH, epilogue, prologue, steps=steps, overlap=overlap)
+
+
+def trunk_backward_chain(g, hs, wt, steps=2, overlap=1, interpret=False):
+    """``dz_l = dL/dz_l`` of every trunk layer from ``g [n_pad, 256]`` (the gradient of the
+    last activation; zero on padding rows) and the saved activations ``hs`` (``L`` arrays
+    ``[n_pad, 256]``): a tuple of ``L`` arrays ``[n_pad, 256]`` bfloat16."""
+    from jax.experimental.pallas import mosaic_gpu as plgpu
+
+    L, n_pad = len(hs), g.shape[0]
+    chunks = (2, fm.H_CHUNKS, fm.WG_ROWS, fm.CHUNK)
+    kernel = plgpu.kernel(
+        functools.partial(_backward_body, n_layers=L, steps=steps, overlap=overlap),
+        out_type=tuple(jax.ShapeDtypeStruct((n_pad, fm.WIDTH), jnp.bfloat16) for _ in hs),
+        scratch_types=[
+            plgpu.SMEM(chunks, jnp.bfloat16, transforms=fm._swizzled()),
+            plgpu.SMEM(chunks, jnp.bfloat16, transforms=fm._swizzled()),
+            plgpu.Barrier(num_barriers=4 * fm.H_CHUNKS),
+        ],
+        grid=(n_pad // fm.TILE_ROWS,),
+        grid_names=("tiles",),
+        num_threads=3,
+        thread_name="wg",
+        compiler_params=plgpu.CompilerParams(
+            lowering_semantics=plgpu.LoweringSemantics.Warpgroup),
+        interpret=fm._interpret_params() if interpret else None,
+    )
+    return tuple(kernel(g.astype(jnp.bfloat16), *hs, wt))
+
+
+def _ones_dot(dz):
+    """``1^T dz`` through the matmul units, float32 (see ``kernels.mlp.dense``)."""
+    return lax.dot(jnp.ones((1, dz.shape[0]), dz.dtype), dz,
+                   preferred_element_type=jnp.float32)[0]
+
+
+def _t_dot(a, b):
+    """``a^T @ b`` for ``a [N, i]``, ``b [N, j]``, float32 accumulation."""
+    return lax.dot_general(a, b, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
+def trunk_train(x, kernels, biases, skip_layer=4, steps=2, overlap=1, interpret=False):
+    """:func:`mipnerf_lib.kernels.fused_mlp.trunk_reference` (``x [N, D]`` -> ``[N, 256]``
+    bfloat16) with the forward and the activation-gradient chain in kernels (module doc)."""
+    xp, _ = fm._padded_input(x)
+    return trunk_activations(xp, kernels, biases, skip_layer, steps, overlap,
+                             interpret)[-1][:x.shape[0]]
+
+
+def _trunk_train_fwd(x, kernels, biases, skip_layer, steps, overlap, interpret):
+    if _after_skip(len(kernels), skip_layer):  # the trunk's output would be [h, x]
+        raise ValueError("trunk_train needs no skip after the last trunk layer.")
+    xp, _ = fm._padded_input(x)
+    hs = trunk_activations(xp, kernels, biases, skip_layer, steps, overlap, interpret)
+    return hs[-1][:x.shape[0]], (x, xp, hs, kernels, biases)
+
+
+def _trunk_train_bwd(skip_layer, steps, overlap, interpret, res, g):
+    x, xp, hs, kernels, biases = res
+    n, d = x.shape
+    gp = jnp.pad(g.astype(jnp.bfloat16), ((0, xp.shape[0] - n), (0, 0)))
+    dzs = trunk_backward_chain(gp, hs, pack_transposed(kernels), steps, overlap, interpret)
+    xb = xp[:, :d]
+    d_kernels, d_biases, dx = [], [], None
+    for i, (k, dz) in enumerate(zip(kernels, dzs)):
+        if i == 0:
+            dk = _t_dot(xb, dz)
+            dxi = dz @ k.astype(jnp.bfloat16).T
+        elif _after_skip(i, skip_layer):
+            dk = jnp.concatenate([_t_dot(hs[i - 1], dz), _t_dot(xb, dz)])
+            dxi = dz @ k[fm.WIDTH:].astype(jnp.bfloat16).T
+        else:
+            dk, dxi = _t_dot(hs[i - 1], dz), None
+        if dxi is not None:
+            dx = dxi.astype(jnp.float32) if dx is None else dx + dxi.astype(jnp.float32)
+        d_kernels.append(dk.astype(k.dtype))
+        d_biases.append(_ones_dot(dz))
+    d_biases = [db.astype(b.dtype) for db, b in zip(d_biases, biases)]
+    return dx[:n].astype(x.dtype), type(kernels)(d_kernels), type(biases)(d_biases)
+
+
+trunk_train.defvjp(_trunk_train_fwd, _trunk_train_bwd)
