@@ -6,12 +6,14 @@ Runs, on whatever devices JAX sees:
    against the reference MLP on fresh random inputs (a new seed each run): relative error of
    the outputs and of every parameter gradient, float32 and bfloat16; NaN never passes.
 2. **Training throughput** (``train_throughput.py``): the paper's configuration (batch 4096,
-   128 + 128 samples, the 8 x 256 MLP), reference and fast MLP, float32 and bfloat16.
+   128 + 128 samples, the 8 x 256 MLP), reference and fast MLP, float32 and bfloat16; on a
+   Hopper GPU also ``mlp_impl='fused_train'`` (bfloat16).
 3. **Rendering** (``render_speed.py``): one 800x800 view, reference and fast, both dtypes,
    and on a Hopper GPU ``mlp_impl='fused'`` (the MLP's forward in one kernel, bfloat16).
 4. **Same-steps PSNR** of the fast vs the reference path (``--parity_steps`` on the
    embedded scene, same seed and data order): the fast path must stay within 0.1 dB; on a
-   Hopper GPU also 'fused' (trained as 'fast', its test views rendered by the kernel).
+   Hopper GPU also 'fused' (trained as 'fast', its test views rendered by the kernel) and
+   'fused_train' (the trunk's forward and backward in kernels too).
 5. **What a fused MLP kernel could give** (``fused_mlp_floor.py``): the 8-layer trunk
    unfused vs one GEMM of its FLOPs, and the train step and render with a 1 x 32 MLP (the
    time of everything but the MLP).
@@ -114,7 +116,7 @@ def same_steps_psnr(steps: int, out_dir: str, quick: bool) -> dict:
              "--set", "net_depth=2"] if quick else []
     runs = {impl: ["--set", f"mlp_impl={impl}", *small] for impl in ("reference", "fast")}
     if fused_available() and not quick:
-        for impl in ("fast", "fused"):
+        for impl in ("fast", "fused", "fused_train"):
             runs[f"{impl}_bfloat16"] = ["--set", f"mlp_impl={impl}", "--set",
                                         "compute_dtype=bfloat16"]
     res = {}
@@ -126,6 +128,7 @@ def same_steps_psnr(steps: int, out_dir: str, quick: bool) -> dict:
     res["delta_db"] = res["fast"] - res["reference"]
     if "fused_bfloat16" in res:
         res["fused_delta_db"] = res["fused_bfloat16"] - res["fast_bfloat16"]
+        res["fused_train_delta_db"] = res["fused_train_bfloat16"] - res["fast_bfloat16"]
     return res
 
 
@@ -160,6 +163,8 @@ def main(argv=None):
     if fused_available() and not args.quick:
         render["fused_bfloat16"] = render_speed.main(
             ["--set", "mlp_impl=fused", "--set", "compute_dtype=bfloat16"])
+        train["fused_train_bfloat16"] = train_throughput.main(
+            ["--set", "mlp_impl=fused_train", "--set", "compute_dtype=bfloat16"])
     result["train"], result["render"] = train, render
     best = train["fast_bfloat16"]
     result["train_ms_per_step"] = best["ms_per_step"]
@@ -216,7 +221,8 @@ def main(argv=None):
         print(f"  same-steps PSNR fast - reference: {result['same_steps_psnr']['delta_db']:+.3f} dB")
         if "fused_delta_db" in result["same_steps_psnr"]:
             print(f"  same-steps PSNR fused - fast (bf16): "
-                  f"{result['same_steps_psnr']['fused_delta_db']:+.3f} dB")
+                  f"{result['same_steps_psnr']['fused_delta_db']:+.3f} dB, fused_train - fast: "
+                  f"{result['same_steps_psnr']['fused_train_delta_db']:+.3f} dB")
     if result["ttq_psnr"] is not None:
         print(f"  time to quality {result['ttq_psnr']:.2f} dB in {result['ttq_train_s']:.0f} s")
     return result

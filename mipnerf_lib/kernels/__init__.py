@@ -15,4 +15,8 @@ Hopper GPU in bfloat16 where the layout fits, else 'fast' on a GPU, 'reference' 
   800x800 view renders in 0.488 s with it, 1.102 s with 'fast' (one H200, 2026-12-02), and
   the same-steps PSNR is the fast path's (+0.01 dB); chosen by ``'auto'`` on one Hopper GPU,
   on several only when asked for (its ``shard_map`` path has run on simulated CPU devices).
+- :mod:`~mipnerf_lib.kernels.fused_train`: the trunk's training pass in kernels (the forward
+  saving every activation, the backward's activation-gradient chain on chip; the weight
+  gradients through XLA), ``mlp_impl='fused_train'``; checked on a CPU (lowering,
+  interpreter: the gradients of autodiff of the reference, bfloat16 rounding).
 """

@@ -33,10 +33,13 @@ warpgroup's 64 rows belong to one ray: samples per ray in multiples of 64), then
 ``[128, 64]`` (3 columns used); outputs ``[N, 8]`` float32 for RGB and density. Shared memory:
 activations and inputs 96 KB, biases 18 KB, the ring 3 x 32 KB.
 
+With one output per layer, the trunk kernel also writes every layer's activation as it goes
+(the training forward of :mod:`mipnerf_lib.kernels.fused_train`, whose backward kernel reuses
+:func:`_stream_layer`).
+
 Not yet done (next steps, measured one at a time): one pipeline across all layers
 (``pipeline_state``) instead of one per layer, which leaves a bubble at each layer's start;
-a 2-CTA cluster multicasting the weight chunks
-(half the L2 traffic again); the backward pass (training).
+a 2-CTA cluster multicasting the weight chunks (half the L2 traffic again).
 
 Assumes: width 256; input width at most 128 (padded with zeros: exact); rows padded to a
 multiple of 128 (the padding rows are computed and dropped); a Hopper GPU (sm_90).
