@@ -36,21 +36,6 @@ from mipnerf_lib.config.presets import (
     multiblender_noloss,
 )
 
-__all__ = [
-    "Config",
-    "DEFAULTS",
-    "PRESETS",
-    "get_config",
-    "apply_overrides",
-    "config_from_dict",
-    "model_kwargs",
-    "fields_of",
-    "check_choice",
-    "DATASET_LOADERS",
-    "BATCHINGS",
-    "ACTIVATIONS",
-    "COMPUTE_DTYPES",
-    "MLP_IMPLS",
-    "KERNEL_IMPLS",
-    "GROUPS",
-]
+from mipnerf_lib.config import fields, overrides, presets  # noqa: E402
+
+__all__ = [*fields.__all__, *presets.__all__, *overrides.__all__]

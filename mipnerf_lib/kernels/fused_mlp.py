@@ -55,7 +55,7 @@ from jax import lax
 
 from mipnerf_lib.kernels import mlp as fast_mlp
 
-__all__ = ["WIDTH", "INPUT_PAD", "CHUNK", "TILE_ROWS", "pack_chunks", "pack_heads",
+__all__ = ["WIDTH", "INPUT_PAD", "CHUNK", "TILE_ROWS", "after_skip", "pack_chunks", "pack_heads",
            "trunk_reference", "fused_trunk", "fused_mlp_forward"]
 
 WIDTH = 256
@@ -86,6 +86,11 @@ def trunk_reference(x, kernels, biases, skip_layer=4):
     return h
 
 
+def after_skip(i: int, skip_layer: int) -> bool:
+    """Whether trunk layer ``i`` reads ``[h_{i-1}, x]`` (the layer after a skip)."""
+    return i > 1 and (i - 1) % skip_layer == 0
+
+
 def pack_chunks(kernels, biases, input_dim, skip_layer=4):
     """The kernel's operands from the trunk's layers (see :func:`trunk_reference`).
 
@@ -107,7 +112,7 @@ def pack_chunks(kernels, biases, input_dim, skip_layer=4):
     for i, k in enumerate(kernels):
         if i == 0:
             rows, first = padded(k), H_CHUNKS
-        elif i > 1 and (i - 1) % skip_layer == 0:  # the layer after a skip
+        elif after_skip(i, skip_layer):
             rows, first = jnp.concatenate([k[:WIDTH].astype(dt), padded(k[WIDTH:])]), 0
         else:
             rows, first = k.astype(dt), 0

@@ -41,11 +41,6 @@ from mipnerf_lib.kernels import fused_mlp as fm
 __all__ = ["trunk_activations", "pack_transposed", "trunk_backward_chain", "trunk_train"]
 
 
-def _after_skip(i: int, skip_layer: int) -> bool:
-    """Whether trunk layer ``i`` reads ``[h_{i-1}, x]`` (as :func:`fm.pack_chunks` packs it)."""
-    return i > 1 and (i - 1) % skip_layer == 0
-
-
 def trunk_activations(xp, kernels, biases, skip_layer=4, steps=2, overlap=1, interpret=False):
     """Every layer's activation of the trunk, from the forward kernel: ``xp [n_pad, 128]``
     (as ``fused_mlp._padded_input`` pads it) -> a tuple of ``[n_pad, 256]`` bfloat16."""
@@ -164,13 +159,11 @@ def _t_dot(a, b):
 def trunk_train(x, kernels, biases, skip_layer=4, steps=2, overlap=1, interpret=False):
     """:func:`mipnerf_lib.kernels.fused_mlp.trunk_reference` (``x [N, D]`` -> ``[N, 256]``
     bfloat16) with the forward and the activation-gradient chain in kernels (module doc)."""
-    xp, _ = fm._padded_input(x)
-    return trunk_activations(xp, kernels, biases, skip_layer, steps, overlap,
-                             interpret)[-1][:x.shape[0]]
+    return fm.fused_trunk(x, kernels, biases, skip_layer, steps, overlap, interpret)
 
 
 def _trunk_train_fwd(x, kernels, biases, skip_layer, steps, overlap, interpret):
-    if _after_skip(len(kernels), skip_layer):  # the trunk's output would be [h, x]
+    if fm.after_skip(len(kernels), skip_layer):  # the trunk's output would be [h, x]
         raise ValueError("trunk_train needs no skip after the last trunk layer.")
     xp, _ = fm._padded_input(x)
     hs = trunk_activations(xp, kernels, biases, skip_layer, steps, overlap, interpret)
@@ -188,7 +181,7 @@ def _trunk_train_bwd(skip_layer, steps, overlap, interpret, res, g):
         if i == 0:
             dk = _t_dot(xb, dz)
             dxi = dz @ k.astype(jnp.bfloat16).T
-        elif _after_skip(i, skip_layer):
+        elif fm.after_skip(i, skip_layer):
             dk = jnp.concatenate([_t_dot(hs[i - 1], dz), _t_dot(xb, dz)])
             dxi = dz @ k[fm.WIDTH:].astype(jnp.bfloat16).T
         else:
@@ -196,8 +189,7 @@ def _trunk_train_bwd(skip_layer, steps, overlap, interpret, res, g):
         if dxi is not None:
             dx = dxi.astype(jnp.float32) if dx is None else dx + dxi.astype(jnp.float32)
         d_kernels.append(dk.astype(k.dtype))
-        d_biases.append(_ones_dot(dz))
-    d_biases = [db.astype(b.dtype) for db, b in zip(d_biases, biases)]
+        d_biases.append(_ones_dot(dz).astype(biases[i].dtype))
     return dx[:n].astype(x.dtype), type(kernels)(d_kernels), type(biases)(d_biases)
 
 
