@@ -73,7 +73,9 @@ def summarize_trace(path: str, top: int = 25) -> dict:
     """Sum a Perfetto trace (``perfetto_trace.json.gz``) over its device threads.
 
     Returns ``{'threads': {thread: {'total_us', 'top': [[name, us, count], ...]}},
-    'kernel_busy_us', 'kernel_span_us', 'by_class_us'}``: kernel threads are the device
+    'kernel_busy_us', 'kernel_span_us', 'by_class_us', 'pallas_launches_us', 'idle_after_us'}``
+    (the first 12 Pallas kernel launches' durations in time order; :func:`idle_after`):
+    kernel threads are the device
     threads named like streams (``Stream #...``); XLA-op threads are kept apart (they
     overlap the kernels)."""
     with gzip.open(path) as f:
@@ -86,7 +88,8 @@ def summarize_trace(path: str, top: int = 25) -> dict:
         elif e.get("ph") == "M" and e.get("name") == "thread_name":
             tid_names[(e["pid"], e["tid"])] = e["args"]["name"]
     per_thread = collections.defaultdict(lambda: collections.defaultdict(lambda: [0.0, 0]))
-    kernel_intervals, by_class = [], collections.Counter()
+    kernel_intervals, by_class, pallas = [], collections.Counter(), []
+    named = []  # (start, stop, name) of every kernel, for the idle gaps
     for e in events:
         if e.get("ph") != "X" or "dur" not in e:
             continue
@@ -100,7 +103,10 @@ def summarize_trace(path: str, top: int = 25) -> dict:
         slot[1] += 1
         if "stream" in tname.lower():
             kernel_intervals.append((float(e["ts"]), float(e["ts"]) + float(e["dur"])))
+            named.append((float(e["ts"]), float(e["ts"]) + float(e["dur"]), e["name"]))
             by_class[kernel_class(e["name"])] += float(e["dur"])
+            if kernel_class(e["name"]) == "pallas":
+                pallas.append((float(e["ts"]), float(e["dur"])))
     threads = {}
     for key, names in per_thread.items():
         rows = sorted(([n, round(us, 1), c] for n, (us, c) in names.items()),
@@ -110,7 +116,25 @@ def summarize_trace(path: str, top: int = 25) -> dict:
             if kernel_intervals else 0.0)
     return {"threads": threads, "kernel_busy_us": round(_union_length(kernel_intervals), 1),
             "kernel_span_us": round(span, 1),
-            "by_class_us": {k: round(v, 1) for k, v in by_class.items()}}
+            "by_class_us": {k: round(v, 1) for k, v in by_class.items()},
+            "pallas_launches_us": [round(d, 1) for _, d in sorted(pallas)[:12]],
+            "idle_after_us": idle_after(named, top)}
+
+
+def idle_after(named, top: int = 25) -> list:
+    """Where the GPU idles: for ``(start, stop, name)`` kernels, the idle time until the next
+    kernel starts, summed by the name of the kernel it follows (``[[name, us, count], ...]``,
+    largest first; gaps of under 1 us ignored)."""
+    gaps = collections.defaultdict(lambda: [0.0, 0])
+    end, last = -math.inf, None
+    for start, stop, name in sorted(named):
+        if last is not None and start - end >= 1.0:
+            gaps[last][0] += start - end
+            gaps[last][1] += 1
+        if stop > end:
+            end, last = stop, name
+    rows = sorted(([n, round(us, 1), c] for n, (us, c) in gaps.items()), key=lambda r: -r[1])
+    return rows[:top]
 
 
 def trace(fn, trace_dir: str) -> tuple[float, dict]:
@@ -134,6 +158,13 @@ def print_phase(title: str, wall_s: float, summary: dict, per: int, unit: str) -
           f"idle {wall_s * 1e3 - busy / 1e3:.2f} ms of the wall")
     print("  by class (ms per " + unit.rstrip("s") + "): " + ", ".join(
         f"{k} {v / 1e3 / per:.3f}" for k, v in sorted(by.items(), key=lambda kv: -kv[1])))
+    if summary.get("pallas_launches_us"):
+        print("  Pallas launches in order (ms): " + " ".join(
+            f"{us / 1e3:.3f}" for us in summary["pallas_launches_us"]))
+    if summary.get("idle_after_us"):
+        print("  idle gaps, by the kernel they follow (ms per " + unit.rstrip("s") + "):")
+        for name, us, count in summary["idle_after_us"][:8]:
+            print(f"    {us / 1e3 / per:8.3f} ms  x{count / per:6.1f}  {name[:110]}")
     for thread, info in summary["threads"].items():
         print(f"  [{thread}] total {info['total_us'] / 1e3 / per:.3f} ms per "
               f"{unit.rstrip('s')}")

@@ -83,7 +83,7 @@ class MLP(nnx.Module):
         fast path's: :mod:`mipnerf_lib.kernels.fused`), ``'fused_train'`` (as 'fused', and
         under a gradient the trunk's forward and activation-gradient chain in kernels too:
         :mod:`mipnerf_lib.kernels.fused_train`) or ``'auto'``: 'reference' off a
-        GPU; on one Hopper GPU with bfloat16 and the paper's layout 'fused'
+        GPU; on one Hopper GPU with bfloat16 and the paper's layout 'fused_train'
         (:func:`~mipnerf_lib.kernels.fused.chosen_by_auto`), else 'fast' on a GPU.
       rngs: ``nnx.Rngs`` for the initialisers.
     """
@@ -160,7 +160,7 @@ class MLP(nnx.Module):
         """
         impl = self.mlp_impl
         if impl == "auto" and jax.default_backend() == "gpu":
-            impl = "fused" if fused.chosen_by_auto(self, x) else "fast"
+            impl = "fused_train" if fused.chosen_by_auto(self, x) else "fast"
         if impl in KERNEL_IMPLS:  # the forward (and with 'fused_train' the trunk's backward)
             return fused.mlp_apply(self, x, condition, train_kernels=impl == "fused_train")
         if impl == "fast":

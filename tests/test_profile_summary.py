@@ -53,6 +53,9 @@ def test_summary_counts_kernel_time_once_and_by_class(tmp_path, monkeypatch):
     assert stream["top"][0] == ["loop_multiply_fusion", 12, 2]
     assert s["threads"]["/device:GPU:0 / XLA Ops"]["top"] == [["dot.3", 42, 1]]
     assert not any("CPU" in k for k in s["threads"])
+    # idle: 15 us after the multiply that ended the overlap, 6 us after the Pallas kernel
+    assert s["idle_after_us"] == [["loop_multiply_fusion", 15, 1], ["fused_mlp_mosaic_gpu", 6, 1]]
+    assert s["pallas_launches_us"] == [4]
 
 
 def test_kernel_classes(monkeypatch):

@@ -149,9 +149,11 @@ class Config:
     compute_dtype: str = _model("float32", choices=COMPUTE_DTYPES)
     # MLP evaluation: 'reference' (the plain layer-by-layer form, used on CPUs and by the
     # parity tests), 'fast' (exact rewrites that move fewer bytes: mipnerf_lib.kernels.mlp)
-    # or 'fused' (renders through one Hopper GPU kernel, bf16; mipnerf_lib.kernels.fused).
-    # 'auto': reference off a GPU; fused on one Hopper GPU with bfloat16 where the layout
-    # fits; fast on other GPUs. Same parameters; training is fast's exactly on a GPU.
+    # 'fused' (renders through one Hopper GPU kernel, bf16, trains with fast's gradient;
+    # mipnerf_lib.kernels.fused) or 'fused_train' (renders as 'fused'; trains the trunk in
+    # kernels too: mipnerf_lib.kernels.fused_train). 'auto': reference off a GPU;
+    # fused_train on one Hopper GPU with bfloat16 where the layout fits; fast on other GPUs.
+    # Same parameters and function; same-steps PSNR within 0.02 dB (docs/RESULTS.md).
     mlp_impl: str = _model("auto", choices=MLP_IMPLS)
     # --- logging, checkpoints, evaluation
     save_every: int = _run(100_000)  # Steps between checkpoints (one is always saved at the end).

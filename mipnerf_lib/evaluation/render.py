@@ -23,9 +23,11 @@ import os
 from typing import Optional
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from mipnerf_lib.camera import Rays
 from mipnerf_lib.config import config_from_dict
 from mipnerf_lib.rendering import render_image
 from mipnerf_lib.training import abstract_state, checkpoints
@@ -40,13 +42,23 @@ from mipnerf_lib.training.parallel import (
 __all__ = ["load_trained", "make_render_fn", "render_rays"]
 
 
+# The fields a render reads, in the order they are packed into one host array per chunk.
+_PACKED = ("origins", "directions", "viewdirs", "radii", "near", "far")
+
+
 @functools.lru_cache(maxsize=8)
-def _jitted_render(graphdef, config, mesh):
-    """The jitted ``(params, rays) -> finest level's (rgb, distance, acc)``, one per run."""
+def _jitted_render(graphdef, config, mesh, widths):
+    """The jitted ``(params, packed [n, sum(widths)]) -> finest level's (rgb, distance,
+    acc)``, one per run: ``packed`` holds the ``_PACKED`` fields side by side, ``widths``
+    their widths (static)."""
     repl, data = replicated_sharding(mesh), data_sharding(mesh)
 
-    def render(params, rays):
+    def render(params, packed):
         model = nnx.merge(graphdef, params)
+        cols = np.cumsum((0,) + widths)
+        fields = {f: packed[:, a:b] for f, a, b in zip(_PACKED, cols[:-1], cols[1:])}
+        # The model never reads lossmult: a constant inside the jit, not a transfer.
+        rays = Rays(lossmult=jnp.ones_like(fields["radii"]), **fields)
         rgb, distance, acc = model(jax.random.PRNGKey(0), rays, False, config.white_bkgd)[-1]
         return rgb, distance, acc
 
@@ -64,23 +76,20 @@ def make_render_fn(graphdef, config, params, mesh=None):
 
     The returned function takes host ``Rays`` of ``[n, ...]`` (``n`` a multiple of the
     device count), ignores ``rng`` (rendering is deterministic) and returns the finest
-    level's ``rgb [n, 3]``, ``distance [n]`` and ``acc [n]`` as replicated arrays.
+    level's ``rgb [n, 3]``, ``distance [n]`` and ``acc [n]`` as replicated arrays. The ray
+    fields travel to the devices as one ``[n, 12]`` float32 array per chunk (six small
+    transfers per chunk left the GPU waiting on them: ``docs/RESULTS.md``).
     """
     mesh = make_mesh() if mesh is None else mesh
     params = replicate(params, mesh)
-    jitted = _jitted_render(graphdef, config, mesh)
     sharding = data_sharding(mesh)
-    unused = {}  # the model never reads lossmult: one device constant per chunk size
 
     def render_fn(rng, rays):
         del rng
         n = rays.origins.shape[0]
-        if n not in unused:
-            unused[n] = to_global(np.ones((n, 1), np.float32), sharding)
-        fields = rays._replace(lossmult=None)
-        fields = jax.tree_util.tree_map(lambda x: to_global(np.asarray(x, np.float32), sharding),
-                                        fields)
-        return jitted(params, fields._replace(lossmult=unused[n]))
+        fields = [np.asarray(getattr(rays, f), np.float32).reshape(n, -1) for f in _PACKED]
+        jitted = _jitted_render(graphdef, config, mesh, tuple(f.shape[1] for f in fields))
+        return jitted(params, to_global(np.concatenate(fields, axis=1), sharding))
 
     return render_fn
 

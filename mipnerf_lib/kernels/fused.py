@@ -11,8 +11,10 @@ whose forward rule is the fast path's VJP.
 On one H200 (2026-12-02, ``benchmarks/fused_mlp_floor.py``, 4,096 rays x 128 samples, bf16)
 the kernel took 1.485 ms where the fast path took 2.145 ms, and matched it to 4.5e-3 (RGB)
 and 7.1e-3 (density) relative error (bfloat16 rounding); an 800x800 view rendered in 0.488 s
-against 1.102 s (``benchmarks/render_speed.py``). ``mlp_impl='auto'`` picks this path on one
-Hopper GPU where :func:`chosen_by_auto` says it fits.
+against 1.102 s (``benchmarks/render_speed.py``). ``mlp_impl='auto'`` picks this forward on one
+Hopper GPU where :func:`chosen_by_auto` says it fits, with the training kernels' gradient
+(``'fused_train'``: as fast and as accurate as the fast path's after the same steps, 16%
+faster per step; ``docs/RESULTS.md``).
 
 Assumes (checked, with an error that says which): the paper's MLP layout (width 256, one
 view layer of 128, at most 128 encoded input features, ReLU), ``compute_dtype='bfloat16'``,
@@ -97,10 +99,10 @@ def check_device() -> None:
 
 def chosen_by_auto(mlp, x) -> bool:
     """Whether ``mlp_impl='auto'`` runs ``mlp`` on ``x`` ``[..., S, input_dim]`` through the
-    kernel: on exactly one Hopper GPU (never the interpreter), with ``compute_dtype=
+    kernels (as ``'fused_train'``): on exactly one Hopper GPU (never the interpreter), with ``compute_dtype=
     'bfloat16'``, the paper's layout and ``S`` a multiple of 64; elsewhere 'auto' is 'fast'
     on a GPU. The kernel's several-device path (``shard_map``) has run only on simulated CPU
-    devices, so several GPUs get it only by asking for ``mlp_impl='fused'``."""
+    devices, so several GPUs get it only by asking for ``mlp_impl='fused'`` or ``'fused_train'``."""
     devices = jax.devices()
     return (len(devices) == 1 and _is_hopper(devices[0]) and _samples_fit(x)
             and unsupported(mlp) is None)

@@ -14,7 +14,9 @@ large XLA GEMMs.
   weights streamed in ``[64, 256]`` chunks by a producer warpgroup, as in the forward) and
   writing every ``dz_l`` once; an unfused backward also writes and reads back each
   ``dh_{l-1}`` before masking it. Then XLA: ``dW_l = in_l^T @ dz_l`` and ``db_l = 1^T dz_l``
-  (``K`` = N rows: large GEMMs, float32 accumulation), and ``dx`` (dead code in a train
+  (``K`` = N rows: large GEMMs, float32 accumulation; for the layers that read the input
+  the padded input carries a column of ones, whose weight rows are zero, so the weight
+  gradient's GEMM gives the bias gradient as one more row), and ``dx`` (dead code in a train
   step, where ``x`` is the encoding of the rays; XLA drops it).
 
 Same function and gradients as the fast path's trunk in bfloat16, up to rounding: the
@@ -166,6 +168,9 @@ def _trunk_train_fwd(x, kernels, biases, skip_layer, steps, overlap, interpret):
     if fm.after_skip(len(kernels), skip_layer):  # the trunk's output would be [h, x]
         raise ValueError("trunk_train needs no skip after the last trunk layer.")
     xp, _ = fm._padded_input(x)
+    d = x.shape[1]
+    if d < fm.INPUT_PAD:  # a column of ones where the weights' rows are zero padding (exact)
+        xp = xp.at[:, d].set(1)
     hs = trunk_activations(xp, kernels, biases, skip_layer, steps, overlap, interpret)
     return hs[-1][:x.shape[0]], (x, xp, hs, kernels, biases)
 
@@ -175,21 +180,30 @@ def _trunk_train_bwd(skip_layer, steps, overlap, interpret, res, g):
     n, d = x.shape
     gp = jnp.pad(g.astype(jnp.bfloat16), ((0, xp.shape[0] - n), (0, 0)))
     dzs = trunk_backward_chain(gp, hs, pack_transposed(kernels), steps, overlap, interpret)
-    xb = xp[:, :d]
+    ones_column = d < fm.INPUT_PAD
+
+    def x_grads(dz):  # the x rows' kernel gradient, and the bias gradient if it came along
+        if ones_column:  # xp^T dz [128, 256]: rows :d the kernel's, row d = 1^T dz
+            dk_aug = _t_dot(xp, dz)
+            return dk_aug[:d], dk_aug[d]
+        return _t_dot(xp[:, :d], dz), None
+
     d_kernels, d_biases, dx = [], [], None
     for i, (k, dz) in enumerate(zip(kernels, dzs)):
+        db = None
         if i == 0:
-            dk = _t_dot(xb, dz)
+            dk, db = x_grads(dz)
             dxi = dz @ k.astype(jnp.bfloat16).T
         elif fm.after_skip(i, skip_layer):
-            dk = jnp.concatenate([_t_dot(hs[i - 1], dz), _t_dot(xb, dz)])
+            dk_x, db = x_grads(dz)
+            dk = jnp.concatenate([_t_dot(hs[i - 1], dz), dk_x])
             dxi = dz @ k[fm.WIDTH:].astype(jnp.bfloat16).T
         else:
             dk, dxi = _t_dot(hs[i - 1], dz), None
         if dxi is not None:
             dx = dxi.astype(jnp.float32) if dx is None else dx + dxi.astype(jnp.float32)
         d_kernels.append(dk.astype(k.dtype))
-        d_biases.append(_ones_dot(dz).astype(biases[i].dtype))
+        d_biases.append((_ones_dot(dz) if db is None else db).astype(biases[i].dtype))
     return dx[:n].astype(x.dtype), type(kernels)(d_kernels), type(biases)(d_biases)
 
 

@@ -30,35 +30,66 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["dense", "fold_bottleneck", "trunk_forward", "heads_forward", "mlp_forward"]
+__all__ = ["dense", "matmul", "fold_bottleneck", "trunk_forward", "heads_forward", "mlp_forward"]
 
 
 @jax.custom_vjp
 def dense(x, kernel, bias):
-    """``x @ kernel + bias`` for ``x [..., n_in]``; its VJP computes the bias gradient as a
-    ``[1, N] x [N, n_out]`` matmul (float32 accumulation) instead of a reduction."""
-    return x @ kernel + bias
+    """``x @ kernel + bias`` for ``x [..., n_in]``, in ``x``'s dtype (``kernel [n_in, n_out]``
+    and ``bias [n_out]`` are cast to it). The VJP returns the kernel's and the bias's
+    gradients in their own dtype from float32 accumulation (the float32 master weights get
+    float32 gradients, not bfloat16-rounded ones), the bias gradient as a ``[1, N] x [N,
+    n_out]`` matmul instead of a reduction."""
+    return x @ kernel.astype(x.dtype) + bias.astype(x.dtype)
 
 
 def _dense_fwd(x, kernel, bias):
-    return x @ kernel + bias, (x, kernel)
+    return dense(x, kernel, bias), (x, kernel, bias)
 
 
-def _dense_bwd(res, g):
-    x, kernel = res
+def _ones_dot(g2):
+    """``1^T g2`` for ``g2 [N, n]`` through the matmul units, float32."""
+    ones = jnp.ones((1, g2.shape[0]), g2.dtype)
+    return jax.lax.dot(ones, g2, preferred_element_type=jnp.float32)[0]
+
+
+def _matmul_grads(x, kernel, g):
+    """``(dL/dx, dL/dkernel)`` of ``x @ kernel``: ``g @ kernel^T`` in ``g``'s dtype, and
+    ``x^T g`` accumulated in float32, returned in the kernel's dtype."""
     g2 = g.reshape(-1, g.shape[-1])
     x2 = x.reshape(-1, x.shape[-1])
     d_kernel = jax.lax.dot(x2.T, g2, preferred_element_type=jnp.float32).astype(kernel.dtype)
-    ones = jnp.ones((1, g2.shape[0]), g2.dtype)
-    d_bias = jax.lax.dot(ones, g2, preferred_element_type=jnp.float32)[0].astype(kernel.dtype)
-    return g @ kernel.T, d_kernel, d_bias
+    return (g @ kernel.astype(g.dtype).T).astype(x.dtype), d_kernel
+
+
+def _dense_bwd(res, g):
+    x, kernel, bias = res
+    dx, d_kernel = _matmul_grads(x, kernel, g)
+    return dx, d_kernel, _ones_dot(g.reshape(-1, g.shape[-1])).astype(bias.dtype)
 
 
 dense.defvjp(_dense_fwd, _dense_bwd)
 
 
-def _weights(layer, dtype):
-    return layer.kernel[...].astype(dtype), layer.bias[...].astype(dtype)
+@jax.custom_vjp
+def matmul(x, kernel):
+    """``x @ kernel`` in ``x``'s dtype, with :func:`dense`'s gradients (no bias)."""
+    return x @ kernel.astype(x.dtype)
+
+
+def _matmul_fwd(x, kernel):
+    return matmul(x, kernel), (x, kernel)
+
+
+def _matmul_bwd(res, g):
+    return _matmul_grads(*res, g)
+
+
+matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+def _weights(layer):
+    return layer.kernel[...], layer.bias[...]
 
 
 def _split_dense(parts, layer, dtype, extra_bias=None):
@@ -66,12 +97,13 @@ def _split_dense(parts, layer, dtype, extra_bias=None):
 
     The first part goes through :func:`dense` (it carries the bias); the others are plain
     matmuls. ``extra_bias`` (``[..., n_out]``, broadcast over samples) is added last."""
-    kernel, bias = _weights(layer, dtype)
+    kernel, bias = _weights(layer)
     out, start = None, 0
     for part in parts:
+        part = part.astype(dtype)
         rows = kernel[start:start + part.shape[-1]]
         start += part.shape[-1]
-        out = dense(part, rows, bias) if out is None else out + part @ rows
+        out = dense(part, rows, bias) if out is None else out + matmul(part, rows)
     if start != kernel.shape[0]:
         raise ValueError(f"Layer expects {kernel.shape[0]} inputs, got {start}.")
     return out if extra_bias is None else out + extra_bias
@@ -120,13 +152,12 @@ def heads_forward(mlp, parts, condition=None):
     # Rewrite 3: fold the bottleneck (float32, then cast). The trunk's output may itself be a
     # virtual concatenate (a skip after the last trunk layer): fold each piece's rows.
     k_fold, b_fold, k_cond = fold_bottleneck(mlp)
-    b_fold = b_fold.astype(dt)
-    per_ray = condition @ k_cond.astype(dt)  # rewrite 2: [..., n_out], once per ray
+    per_ray = matmul(condition, k_cond)  # rewrite 2: [..., n_out], once per ray
     h, start = None, 0
     for p in parts:
-        k = k_fold[start:start + p.shape[-1]].astype(dt)
+        k = k_fold[start:start + p.shape[-1]]
         start += p.shape[-1]
-        h = dense(p, k, b_fold) if h is None else h + p @ k
+        h = dense(p, k, b_fold) if h is None else h + matmul(p, k)
     h = h + per_ray[..., None, :]
     if len(heads) == 1:  # no condition layers: the folded layer is the RGB layer itself
         return h.astype(jnp.float32), raw_density.astype(jnp.float32)

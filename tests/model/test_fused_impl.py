@@ -197,3 +197,19 @@ def test_auto_chooses_the_kernel_only_on_one_hopper_gpu_where_it_fits(monkeypatc
     assert not fused.chosen_by_auto(mlp, jnp.zeros((2, 48, D)))  # samples not a tile
     f32 = model.MLP(D, 27, rngs=nnx.Rngs(0))
     assert not fused.chosen_by_auto(f32, x)  # float32: the kernel multiplies in bf16
+
+
+def test_auto_trains_with_the_training_kernels_where_the_kernel_fits(monkeypatch):
+    """'auto' on one Hopper GPU is 'fused_train' (the forward kernel, the training kernels'
+    gradient); where the kernel does not fit it is 'fast'."""
+    mlp, _ = _fused_and_fast()
+    mlp.mlp_impl = "auto"
+    calls = []
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(fused, "mlp_apply",
+                        lambda m, x, c, train_kernels=False: calls.append(train_kernels) or "k")
+    monkeypatch.setattr(fused, "chosen_by_auto", lambda m, x: True)
+    assert mlp(jnp.zeros((2, 64, D)), jnp.zeros((2, 27))) == "k" and calls == [True]
+    monkeypatch.setattr(fused, "chosen_by_auto", lambda m, x: False)
+    rgb, _ = mlp(jnp.zeros((2, 64, D)), jnp.zeros((2, 27)))  # the fast path, not the kernel
+    assert rgb.shape == (2, 64, 3) and calls == [True]

@@ -1,0 +1,139 @@
+"""How fast the integrated positional encoding runs, and whether an angle-doubling form is faster.
+
+Times, for ``--rows`` samples of Gaussians as a render chunk makes them (means in a box of
+``[-6, 6]^3`` like lego's rays between near 2 and far 6, variances ``10^U(-6, -4)``), the IPE
+as the kernels read it (bfloat16, padded to 128 features) in three forms:
+
+* ``reference``: :func:`mipnerf_lib.encoding.integrated_pos_enc` (the paper's: one sine of a
+  range-reduced argument per feature, the cosines as ``sin(y + pi/2)``);
+* ``doubling``: :func:`ipe_doubling` below (one sine and cosine per coordinate, the higher
+  degrees by the double-angle recurrence ``sin 2a = 2 sin a cos a``, ``cos 2a = (cos a -
+  sin a)(cos a + sin a)``; the same attenuation, bit for bit);
+* ``doubling_barrier``: the same with the base sine and cosine materialised first (an
+  ``optimization_barrier``), so XLA's fusion does not recompute them for every feature;
+
+and prints each one's median milliseconds and its largest deviation from the reference, in
+float32 before the cast and in the bfloat16 the kernels read.
+
+Measured on one H200 (2026-12-03, 1,048,576 rows): reference 0.930 ms, doubling 1.823 ms,
+doubling_barrier 1.735 ms (max deviation 1.1e-4 in float32, one bfloat16 step): XLA's loop
+fusion recomputes the recurrence for every output feature, so the doubling form is slower
+and the library keeps the paper's form. Taking the IPE out of XLA means computing it inside
+the MLP kernel (``docs/RESULTS.md``).
+
+    PYTHONPATH=. python benchmarks/ipe_speed.py --json $OUT/ipe.json
+    python benchmarks/ipe_speed.py --rows 4096 --repeats 3            # CPU smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from jax import lax  # noqa: E402
+
+from mipnerf_lib.encoding import integrated_pos_enc, safe_cos, safe_sin  # noqa: E402
+
+PAD = 128
+
+
+def gaussians(rows: int, seed: int = 0):
+    """``(mean [rows, 3], var [rows, 3])`` float32, as a render chunk's samples."""
+    km, kv = jax.random.split(jax.random.PRNGKey(seed))
+    mean = jax.random.uniform(km, (rows, 3), jnp.float32, -6.0, 6.0)
+    var = 10.0 ** jax.random.uniform(kv, (rows, 3), jnp.float32, -6.0, -4.0)
+    return mean, var
+
+
+def ipe_doubling(mean, var, min_deg, max_deg, materialize_base=False):
+    """The IPE of ``mean, var [..., 3]`` by angle doubling, in the reference's layout
+    (sines then cosines, degree-major): ``[..., 6 * (max_deg - min_deg)]``.
+    ``materialize_base`` puts the lowest degree's sine and cosine behind an
+    ``optimization_barrier`` (their own fusion)."""
+    base = mean * jnp.asarray(2.0**min_deg, mean.dtype)
+    s, c = safe_sin(base), safe_cos(base)
+    if materialize_base:
+        s, c = lax.optimization_barrier((s, c))
+    sines, cosines = [], []
+    for deg in range(min_deg, max_deg):
+        attenuation = jnp.exp(-0.5 * (var * jnp.asarray(4.0**deg, var.dtype)))
+        sines.append(attenuation * s)
+        cosines.append(attenuation * c)
+        s, c = 2 * s * c, (c - s) * (c + s)
+    return jnp.concatenate(sines + cosines, axis=-1)
+
+
+def _padded(enc):
+    return jnp.pad(enc.astype(jnp.bfloat16), ((0, 0), (0, PAD - enc.shape[-1])))
+
+
+def forms(min_deg: int = 0, max_deg: int = 16) -> dict:
+    """The timed functions ``(mean, var) -> [rows, 128]`` bfloat16, and their float32 forms."""
+    def reference(m, v):
+        return integrated_pos_enc((m, v), min_deg, max_deg)
+
+    def doubling(m, v):
+        return ipe_doubling(m, v, min_deg, max_deg)
+
+    def doubling_barrier(m, v):
+        return ipe_doubling(m, v, min_deg, max_deg, materialize_base=True)
+
+    return {"reference": reference, "doubling": doubling, "doubling_barrier": doubling_barrier}
+
+
+def median_ms(fn, args, repeats: int) -> float:
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", type=int, default=8192 * 128, help="samples (a chunk's level)")
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    mean, var = gaussians(args.rows)
+    fns = forms()
+    ref32 = jax.jit(fns["reference"])(mean, var)
+    ref16 = _padded(ref32)
+    result = {"device": jax.devices()[0].device_kind, "jax": jax.__version__,
+              "rows": args.rows, "forms": {}}
+    for name, fn in fns.items():
+        timed = jax.jit(lambda m, v, fn=fn: _padded(fn(m, v)))
+        ms = median_ms(timed, (mean, var), args.repeats)
+        out32 = jax.jit(fn)(mean, var)
+        err32 = float(jnp.max(jnp.abs(out32 - ref32)))
+        err16 = float(jnp.max(jnp.abs(timed(mean, var).astype(jnp.float32)
+                                      - ref16.astype(jnp.float32))))
+        result["forms"][name] = {"ms": round(ms, 4), "max_abs_err_f32": err32,
+                                 "max_abs_err_bf16": err16}
+        print(f"{name:18s} {ms:8.3f} ms   max |diff| vs reference: float32 {err32:.2e}, "
+              f"bfloat16 {err16:.2e}")
+    # Which degrees the deviation lives in (doubling vs reference, float32).
+    dev = jnp.abs(jax.jit(fns["doubling"])(mean, var) - ref32).reshape(args.rows, 2, -1, 3)
+    per_degree = jnp.max(dev, axis=(0, 1, 3))
+    result["doubling_max_abs_err_per_degree"] = [float(e) for e in per_degree]
+    print("doubling, max |diff| per degree:", " ".join(f"{float(e):.1e}" for e in per_degree))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return result
+
+
+if __name__ == "__main__":
+    main()
