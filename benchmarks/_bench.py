@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import statistics
+import time
+
 import jax
 
 PRECISIONS = ("default", "bfloat16", "tensorfloat32", "float32", "high", "highest")
@@ -37,3 +42,23 @@ def squeezed_run_overrides(steps: int, min_delay: int = 50) -> list[str]:
     delay = max(min_delay, round(2500 * steps / 1_000_000))
     return [f"max_steps={steps}", f"lr_delay_steps={delay}", "device_batching=True",
             f"save_every={steps}", "print_every=500"]
+
+
+def median_ms(fn, args, repeats: int) -> float:
+    """Median milliseconds of ``fn(*args)`` (waited for) over ``repeats`` calls after one
+    untimed call (the compile)."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def write_json(path: str | None, result: dict) -> None:
+    """Write ``result`` to ``path`` (its folder created), if a path is given."""
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(result, f, indent=1)

@@ -28,11 +28,8 @@ the MLP kernel (``docs/RESULTS.md``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -42,6 +39,7 @@ import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
 
 from mipnerf_lib.encoding import integrated_pos_enc, safe_cos, safe_sin  # noqa: E402
+from _bench import median_ms, write_json  # noqa: E402
 
 PAD = 128
 
@@ -90,16 +88,6 @@ def forms(min_deg: int = 0, max_deg: int = 16) -> dict:
     return {"reference": reference, "doubling": doubling, "doubling_barrier": doubling_barrier}
 
 
-def median_ms(fn, args, repeats: int) -> float:
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rows", type=int, default=8192 * 128, help="samples (a chunk's level)")
@@ -128,10 +116,7 @@ def main(argv=None):
     per_degree = jnp.max(dev, axis=(0, 1, 3))
     result["doubling_max_abs_err_per_degree"] = [float(e) for e in per_degree]
     print("doubling, max |diff| per degree:", " ".join(f"{float(e):.1e}" for e in per_degree))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    write_json(args.json, result)
     return result
 
 

@@ -31,7 +31,6 @@ import math
 import os
 import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -44,7 +43,7 @@ import jax.numpy as jnp  # noqa: E402
 from mipnerf_lib import evaluation, training  # noqa: E402
 from mipnerf_lib.config import Config, apply_overrides  # noqa: E402
 from mipnerf_lib.rendering import render_image  # noqa: E402
-from _bench import add_config_args, apply_precision  # noqa: E402
+from _bench import add_config_args, apply_precision, median_ms, write_json  # noqa: E402
 from render_speed import view_rays  # noqa: E402
 from train_throughput import synthetic_batch  # noqa: E402
 
@@ -187,13 +186,7 @@ def time_wgrad(n: int, width: int = 256, repeats: int = 20) -> dict:
 
     out = {}
     for name, fn in (("direct", direct), ("split16", jax.jit(split))):
-        jax.block_until_ready(fn(x, dy))
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            jax.block_until_ready(fn(x, dy))
-            times.append(time.perf_counter() - t)
-        ms = statistics.median(times) * 1e3
+        ms = median_ms(fn, (x, dy), repeats)
         out[name] = {"ms": round(ms, 4), "tflops": round(2 * n * width * width / ms / 1e9, 1)}
     return out
 
@@ -260,10 +253,7 @@ def main(argv=None):
     print(f"\nweight-gradient GEMM [{n}, {config.net_width}]^T @ [{n}, {config.net_width}]: "
           + ", ".join(f"{k} {v['ms']:.3f} ms ({v['tflops']} TFLOP/s)"
                       for k, v in result["wgrad_gemm"].items() if isinstance(v, dict)))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    write_json(args.json, result)
     return result
 
 

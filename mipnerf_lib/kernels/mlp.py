@@ -92,16 +92,12 @@ def _matmul_bwd(res, g):
 matmul.defvjp(_matmul_fwd, _matmul_bwd)
 
 
-def _weights(layer):
-    return layer.kernel[...], layer.bias[...]
-
-
 def _split_dense(parts, layer, dtype, extra_bias=None):
     """``concat(parts) @ W + b`` without the concatenate: ``sum_i parts[i] @ W[rows_i] + b``.
 
     The first part goes through :func:`dense` (it carries the bias); the others are plain
     matmuls. ``extra_bias`` (``[..., n_out]``, broadcast over samples) is added last."""
-    kernel, bias = _weights(layer)
+    kernel, bias = layer.kernel[...], layer.bias[...]
     out, start = None, 0
     for part in parts:
         part = part.astype(dtype)
