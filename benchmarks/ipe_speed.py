@@ -5,7 +5,18 @@ Times, for ``--rows`` samples of Gaussians as a render chunk makes them (means i
 as the kernels read it (bfloat16, padded to 128 features) in three forms:
 
 * ``reference``: :func:`mipnerf_lib.encoding.integrated_pos_enc` (the paper's: one sine of a
-  range-reduced argument per feature, the cosines as ``sin(y + pi/2)``);
+  range-reduced argument per feature, the cosines as ``sin(y + pi/2)``), whose reduction
+  ``x mod 100 pi`` is computed with a split constant (exact, no float remainder);
+* ``fmod``: the same IPE with the reduction as the paper's code writes it, ``x % (100 pi)``
+  (a float remainder; what the library did until 2026-12-03); it must equal ``reference``
+  bit for bit;
+* ``poly`` (a probe): each feature's argument reduced to ``[-pi, pi]`` (2 pi split in three
+  parts: exact products) and the sine and cosine as float32 polynomials (max error 5e-7),
+  no libdevice sine; deviates from ``reference`` by the paper's own reduction error (its
+  ``float32(100 pi)`` is not a multiple of 2 pi), i.e. in the high degrees;
+* ``coordinate_major`` (a probe): ``reference``'s arithmetic with the columns in the order
+  ``[half, coordinate, degree]`` (a kernel could permute its first layer's rows to match):
+  does the layout's index arithmetic cost time? (reported against the permuted reference);
 * ``doubling``: :func:`ipe_doubling` below (one sine and cosine per coordinate, the higher
   degrees by the double-angle recurrence ``sin 2a = 2 sin a cos a``, ``cos 2a = (cos a -
   sin a)(cos a + sin a)``; the same attenuation, bit for bit);
@@ -70,6 +81,67 @@ def ipe_doubling(mean, var, min_deg, max_deg, materialize_base=False):
     return jnp.concatenate(sines + cosines, axis=-1)
 
 
+def ipe_fmod(mean, var, min_deg, max_deg):
+    """The IPE of ``mean, var [..., 3]`` with the range reduction as a float remainder."""
+    t = jnp.asarray(100 * jnp.pi, mean.dtype)
+    scales = jnp.asarray([2.0**i for i in range(min_deg, max_deg)], mean.dtype)
+    shape = mean.shape[:-1] + ((max_deg - min_deg) * mean.shape[-1],)
+    y = jnp.reshape(mean[..., None, :] * scales[:, None], shape)
+    y_var = jnp.reshape(var[..., None, :] * scales[:, None] ** 2, shape)
+    x = jnp.concatenate([y, y + 0.5 * jnp.pi], axis=-1)
+    x_var = jnp.concatenate([y_var] * 2, axis=-1)
+    return jnp.exp(-0.5 * x_var) * jnp.sin(jnp.where(jnp.abs(x) < t, x, x % t))
+
+
+_SIN = (0.9999995827674866, -0.16666552424430847, 0.00833240244537592,
+        -0.00019808630167972296, 2.69971064881247e-06, -2.036208179845289e-08)
+_COS = (1.0, -0.49999988079071045, 0.04166648909449577, -0.0013887803070247173,
+        2.4769880837993696e-05, -2.707899966480909e-07, 1.7244973227192872e-09)
+_TWO_PI_PARTS = (6.28125, 0.00193023681640625, 5.070363179981996e-06)  # sum: 2 pi
+
+
+def _horner(coeffs, r2):
+    acc = jnp.asarray(coeffs[-1], r2.dtype)
+    for c in coeffs[-2::-1]:
+        acc = acc * r2 + c
+    return acc
+
+
+def ipe_poly(mean, var, min_deg, max_deg):
+    """The IPE with polynomial sines and cosines on arguments reduced to ``[-pi, pi]``."""
+    scales = jnp.asarray([2.0**i for i in range(min_deg, max_deg)], mean.dtype)
+    shape = mean.shape[:-1] + ((max_deg - min_deg) * mean.shape[-1],)
+    y = jnp.reshape(mean[..., None, :] * scales[:, None], shape)
+    y_var = jnp.reshape(var[..., None, :] * scales[:, None] ** 2, shape)
+    k = jnp.round(y * (1 / (2 * jnp.pi)))
+    r = y
+    for part in _TWO_PI_PARTS:
+        r = r - k * part
+    r2 = r * r
+    att = jnp.exp(-0.5 * y_var)
+    return jnp.concatenate([att * (r * _horner(_SIN, r2)), att * _horner(_COS, r2)], axis=-1)
+
+
+def coordinate_major(enc, num_dims=3):
+    """``[..., 2 * L * C]`` degree-major features as ``[half, coordinate, degree]``."""
+    *batch, f = enc.shape
+    half = f // 2
+    e = enc.reshape(*batch, 2, half // num_dims, num_dims)
+    return jnp.swapaxes(e, -1, -2).reshape(*batch, f)
+
+
+def ipe_coordinate_major(mean, var, min_deg, max_deg):
+    """:func:`integrated_pos_enc` computed directly in the ``[half, coordinate, degree]``
+    order."""
+    scales = jnp.asarray([2.0**i for i in range(min_deg, max_deg)], mean.dtype)
+    shape = mean.shape[:-1] + ((max_deg - min_deg) * mean.shape[-1],)
+    y = jnp.reshape(mean[..., :, None] * scales[None, :], shape)
+    y_var = jnp.reshape(var[..., :, None] * scales[None, :] ** 2, shape)
+    from mipnerf_lib.encoding import expected_sin
+    return expected_sin(jnp.concatenate([y, y + 0.5 * jnp.pi], axis=-1),
+                        jnp.concatenate([y_var] * 2, axis=-1))[0]
+
+
 def _padded(enc):
     return jnp.pad(enc.astype(jnp.bfloat16), ((0, 0), (0, PAD - enc.shape[-1])))
 
@@ -79,13 +151,23 @@ def forms(min_deg: int = 0, max_deg: int = 16) -> dict:
     def reference(m, v):
         return integrated_pos_enc((m, v), min_deg, max_deg)
 
+    def fmod(m, v):
+        return ipe_fmod(m, v, min_deg, max_deg)
+
+    def poly(m, v):
+        return ipe_poly(m, v, min_deg, max_deg)
+
+    def coord_major(m, v):
+        return ipe_coordinate_major(m, v, min_deg, max_deg)
+
     def doubling(m, v):
         return ipe_doubling(m, v, min_deg, max_deg)
 
     def doubling_barrier(m, v):
         return ipe_doubling(m, v, min_deg, max_deg, materialize_base=True)
 
-    return {"reference": reference, "doubling": doubling, "doubling_barrier": doubling_barrier}
+    return {"reference": reference, "fmod": fmod, "poly": poly,
+            "coordinate_major": coord_major, "doubling": doubling, "doubling_barrier": doubling_barrier}
 
 
 def main(argv=None):
@@ -103,10 +185,14 @@ def main(argv=None):
     for name, fn in fns.items():
         timed = jax.jit(lambda m, v, fn=fn: _padded(fn(m, v)))
         ms = median_ms(timed, (mean, var), args.repeats)
+        r32, r16 = ref32, ref16
+        if name == "coordinate_major":
+            r32 = coordinate_major(ref32)
+            r16 = _padded(r32)
         out32 = jax.jit(fn)(mean, var)
-        err32 = float(jnp.max(jnp.abs(out32 - ref32)))
+        err32 = float(jnp.max(jnp.abs(out32 - r32)))
         err16 = float(jnp.max(jnp.abs(timed(mean, var).astype(jnp.float32)
-                                      - ref16.astype(jnp.float32))))
+                                      - r16.astype(jnp.float32))))
         result["forms"][name] = {"ms": round(ms, 4), "max_abs_err_f32": err32,
                                  "max_abs_err_bf16": err16}
         print(f"{name:18s} {ms:8.3f} ms   max |diff| vs reference: float32 {err32:.2e}, "

@@ -20,11 +20,45 @@ __all__ = ["safe_sin", "safe_cos", "pos_enc", "expected_sin", "integrated_pos_en
 
 _TRIG_LIMIT = 100 * jnp.pi
 
+# float32(100 pi) = 314.159271240234375 split into three parts of at most 8 significant bits:
+# for integers |k| <= 2**16 each k * part is exact in float32 (see _mod_trig_limit).
+_LIMIT_PARTS = (314.0, 0.15625, 0.003021240234375)
+# Below this |x| the reduction is bit-identical to ``x % float32(100 pi)``.
+EXACT_REDUCTION_LIMIT = 2.0**16 * 314.159271240234375
+
+
+def _mod_trig_limit(x):
+    """``x mod float32(100 pi)`` in ``[0, 100 pi)``, without a float remainder.
+
+    The remainder (``jnp.remainder``, libdevice's ``fmodf`` on a GPU) costs more than the sine
+    itself. Instead ``k = floor(x / t)`` and ``x - k t`` is evaluated with ``t`` split into three
+    parts whose products with ``k`` are exact, so every step is exact: for
+    ``|x| < EXACT_REDUCTION_LIMIT`` (about 2.06e7) the result equals ``x % t`` bit for bit (a
+    quotient rounded across an integer is corrected by one ``t``). Beyond, where float32 ``x``
+    is itself spaced by 2 or more, it is within about one spacing of ``x`` of the true remainder.
+
+    Args:
+      x: ``[...]`` float32.
+
+    Returns:
+      ``[...]``, in ``[0, t)``.
+    """
+    t = jnp.asarray(_TRIG_LIMIT, x.dtype)
+    k = jnp.floor(x / t)
+    r = x
+    for part in _LIMIT_PARTS:
+        r = r - k * jnp.asarray(part, x.dtype)
+    r = jnp.where(r < 0, r + t, r)
+    return jnp.where(r >= t, r - t, r)
+
 
 def _safe_trig(x, fn, t=_TRIG_LIMIT):
     # Range reduction: sin/cos of float32 arguments beyond ~1e4 lose accuracy badly, and
     # 100 pi is a multiple of 2 pi, so x mod 100 pi has the same sine.
-    return fn(jnp.where(jnp.abs(x) < t, x, x % t))
+    x = jnp.asarray(x)
+    if x.dtype != jnp.float32:
+        return fn(jnp.where(jnp.abs(x) < t, x, x % t))
+    return fn(jnp.where(jnp.abs(x) < t, x, _mod_trig_limit(x)))
 
 
 def safe_sin(x):

@@ -107,3 +107,51 @@ def test_bad_degrees_raise():
 
 def test_empty_degree_range_gives_no_features():
     assert encoding.pos_enc(jnp.zeros((2, 3)), 3, 3, append_identity=False).shape == (2, 0)
+
+
+def _float32_arguments(rng, n):
+    """``|x| >= 100 pi`` below the exact limit: log-uniform magnitudes of both signs, plus
+    float32 neighbours of integer multiples of ``float32(100 pi)`` (where the quotient's
+    rounding decides ``k``)."""
+    t = np.float32(100 * np.pi)
+    x = rng.uniform(-1, 1, n) * 10.0 ** rng.uniform(2.5, 7.3, n)
+    k = rng.integers(-65000, 65000, n // 4).astype(np.float64)
+    near = (k * np.float64(t)).astype(np.float32)
+    x = np.concatenate([x.astype(np.float32), near, np.nextafter(near, np.float32(np.inf)),
+                        np.nextafter(near, np.float32(-np.inf)),
+                        np.float32(2.0 ** rng.integers(0, 16, n // 4)) * rng.uniform(-6, 6, n // 4).astype(np.float32)])
+    keep = (np.abs(x) >= t) & (np.abs(x) < encoding.EXACT_REDUCTION_LIMIT)
+    return x[keep]
+
+
+def test_range_reduction_is_bit_identical_to_the_float_remainder():
+    # The split-constant reduction must give exactly x % float32(100 pi), the paper's, so
+    # safe_sin and the IPE keep the reference's numbers bit for bit.
+    x = _float32_arguments(np.random.default_rng(1), 2_000_000)
+    assert x.size > 1_500_000
+    t = np.float32(100 * np.pi)
+    ours = np.asarray(jax.jit(encoding._mod_trig_limit)(jnp.asarray(x)))
+    theirs = np.asarray(jax.jit(lambda v: v % t)(jnp.asarray(x)))
+    np.testing.assert_array_equal(ours, theirs)
+    # numpy's float32 fmod-based remainder, independent of XLA.
+    np.testing.assert_array_equal(ours, np.mod(x, t))
+    sin_ours = np.asarray(jax.jit(encoding.safe_sin)(jnp.asarray(x)))
+    sin_theirs = np.asarray(jax.jit(lambda v: jnp.sin(jnp.where(jnp.abs(v) < t, v, v % t)))(jnp.asarray(x)))
+    np.testing.assert_array_equal(sin_ours, sin_theirs)
+
+
+def test_range_reduction_below_100_pi_and_beyond_the_exact_limit():
+    t = np.float32(100 * np.pi)
+    small = jnp.linspace(-t, t, 10_001)[1:-1]
+    np.testing.assert_array_equal(encoding.safe_sin(small), jnp.sin(small))
+    # Beyond 2**16 * 100 pi float32 x is spaced by >= 2; the result stays in [0, t) and
+    # within about one spacing of x of the exact remainder (on the circle of length t).
+    x = np.float32(np.random.default_rng(2).uniform(1, 50, 10_000) * encoding.EXACT_REDUCTION_LIMIT)
+    x = x * np.where(np.arange(x.size) % 2, 1, -1).astype(np.float32)
+    r = np.asarray(encoding._mod_trig_limit(jnp.asarray(x)), np.float64)
+    assert np.all((r >= 0) & (r < t))
+    exact = np.mod(x.astype(np.float64), np.float64(t))
+    diff = np.abs(r - exact)
+    diff = np.minimum(diff, np.float64(t) - diff)
+    assert np.all(diff <= 2 * np.spacing(np.abs(x)).astype(np.float64))
+    assert not np.any(np.isfinite(encoding._mod_trig_limit(jnp.array([np.inf, -np.inf, np.nan], jnp.float32))))

@@ -105,3 +105,49 @@ def test_mismatched_shapes_raise():
         sampling.sample_along_rays(None, *_rays()[:3], 0, 2.0, 6.0, False, False, "cone")
     with pytest.raises(ValueError, match="ray_shape"):
         sampling.sample_along_rays(None, *_rays()[:3], 4, 2.0, 6.0, False, False, "pyramid")
+
+
+def _interval_by_mask(bins, cdf, u):
+    """The paper's code's interval search: max/min over the mask ``u >= cdf`` (the library's
+    form until 2026-12-03), as an independent reference for the counting form."""
+    mask = u[..., None, :] >= cdf[..., :, None]
+
+    def find(x):
+        x = jnp.broadcast_to(x, cdf.shape)
+        return (jnp.max(jnp.where(mask, x[..., None], x[..., :1, None]), -2),
+                jnp.min(jnp.where(~mask, x[..., None], x[..., -1:, None]), -2))
+
+    return find(bins), find(cdf)
+
+
+def _cdf_and_u(key, weights, num_samples, randomized):
+    eps32 = np.finfo(np.float32).eps
+    pdf = weights / jnp.maximum(jnp.sum(weights, -1, keepdims=True), 1e-5)
+    cdf = jnp.minimum(1, jnp.cumsum(pdf[..., :-1], axis=-1))
+    shape = cdf.shape[:-1]
+    cdf = jnp.concatenate([jnp.zeros(shape + (1,)), cdf, jnp.ones(shape + (1,))], axis=-1)
+    if randomized:
+        s = 1 / num_samples
+        u = jnp.arange(num_samples) * s + jax.random.uniform(key, shape + (num_samples,), maxval=s - eps32)
+        return cdf, jnp.minimum(u, 1.0 - eps32)
+    return cdf, jnp.broadcast_to(jnp.linspace(0.0, 1.0 - eps32, num_samples), shape + (num_samples,))
+
+
+@pytest.mark.parametrize("randomized", [False, True])
+def test_interval_search_by_counting_equals_the_mask_form(randomized):
+    # Random weights, weights with zero runs (flat cdf: ties), all-zero rays, a single
+    # dominant bin, uniform weights (deterministic u lands exactly on cdf entries), and
+    # bins shared by every ray (broadcast): the same intervals, bit for bit.
+    k = jax.random.split(jax.random.PRNGKey(3), 4)
+    rays, n = 64, 32
+    w = jax.random.uniform(k[0], (rays, n))
+    w = w.at[:16].multiply(jax.random.bernoulli(k[1], 0.3, (16, n)))
+    w = w.at[16:20].set(0.0).at[20:24].set(jnp.eye(n)[:4] * 5.0).at[24:28].set(1.0)
+    t = jnp.sort(jax.random.uniform(k[2], (rays, n + 1), minval=2.0, maxval=6.0), axis=-1)
+    for bins in (t, jnp.linspace(2.0, 6.0, n + 1)):
+        for samples in (n + 1, 7, 128):
+            cdf, u = _cdf_and_u(k[3], w, samples, randomized)
+            ours = jax.jit(sampling._find_intervals)(bins, cdf, u)
+            ref = jax.jit(_interval_by_mask)(bins, cdf, u)
+            for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref)):
+                np.testing.assert_array_equal(a, b)
