@@ -22,6 +22,8 @@ as the kernels read it (bfloat16, padded to 128 features) in three forms:
   sin a)(cos a + sin a)``; the same attenuation, bit for bit);
 * ``doubling_barrier``: the same with the base sine and cosine materialised first (an
   ``optimization_barrier``), so XLA's fusion does not recompute them for every feature;
+* ``kernel`` (Hopper GPUs only): :func:`mipnerf_lib.kernels.ipe.integrated_pos_enc_padded`,
+  the IPE in a Mosaic GPU kernel (approximate sine and exp2 after an exact reduction);
 
 and prints each one's median milliseconds and its largest deviation from the reference, in
 float32 before the cast and in the bfloat16 the kernels read.
@@ -196,6 +198,20 @@ def main(argv=None):
         result["forms"][name] = {"ms": round(ms, 4), "max_abs_err_f32": err32,
                                  "max_abs_err_bf16": err16}
         print(f"{name:18s} {ms:8.3f} ms   max |diff| vs reference: float32 {err32:.2e}, "
+              f"bfloat16 {err16:.2e}")
+    if getattr(jax.devices()[0], "compute_capability", "") == "9.0":  # the IPE kernel (Hopper)
+        from mipnerf_lib.kernels.ipe import integrated_pos_enc_padded
+
+        timed = jax.jit(lambda m, v: integrated_pos_enc_padded(m, v, 0, 16))
+        ms = median_ms(timed, (mean, var), args.repeats)
+        out32 = jax.jit(lambda m, v: integrated_pos_enc_padded(m, v, 0, 16, jnp.float32))(
+            mean, var)
+        err32 = float(jnp.max(jnp.abs(out32 - jnp.pad(ref32, ((0, 0), (0, PAD - ref32.shape[-1]))))))
+        err16 = float(jnp.max(jnp.abs(timed(mean, var).astype(jnp.float32)
+                                      - ref16.astype(jnp.float32))))
+        result["forms"]["kernel"] = {"ms": round(ms, 4), "max_abs_err_f32": err32,
+                                     "max_abs_err_bf16": err16}
+        print(f"{'kernel':18s} {ms:8.3f} ms   max |diff| vs reference: float32 {err32:.2e}, "
               f"bfloat16 {err16:.2e}")
     # Which degrees the deviation lives in (doubling vs reference, float32).
     dev = jnp.abs(jax.jit(fns["doubling"])(mean, var) - ref32).reshape(args.rows, 2, -1, 3)

@@ -19,6 +19,7 @@ the defaults) and ``3 + 2 * 3 * deg_view`` for the view directions (27).
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import jax
@@ -28,6 +29,7 @@ from flax import nnx
 from mipnerf_lib.config import ACTIVATIONS, COMPUTE_DTYPES, DEFAULTS, KERNEL_IMPLS, check_choice
 from mipnerf_lib.encoding import integrated_pos_enc, pos_enc
 from mipnerf_lib.kernels import fused
+from mipnerf_lib.kernels import ipe as ipe_kernel
 from mipnerf_lib.kernels import mlp as fast_mlp
 # Building and counting parameters live in mipnerf_lib.params; the names stay importable here.
 from mipnerf_lib.params import construct_mipnerf, init_jitted, mlp_param_count, param_count
@@ -106,6 +108,7 @@ class MLP(nnx.Module):
         rngs: nnx.Rngs,
     ):
         input_dim = _positive_int(input_dim, "input_dim")
+        self.input_dim = input_dim
         check_choice("compute_dtype", compute_dtype)
         check_choice("mlp_impl", mlp_impl)
         self.compute_dtype = COMPUTE_DTYPES[compute_dtype]
@@ -145,11 +148,23 @@ class MLP(nnx.Module):
         if mlp_impl in KERNEL_IMPLS and (reason := fused.unsupported(self)) is not None:
             raise ValueError(f"mlp_impl={mlp_impl!r} needs the paper's MLP layout: {reason}.")
 
+    def resolve_impl(self, x_shape) -> str:
+        """The implementation ``mlp_impl`` stands for on inputs of shape ``x_shape`` ``[..., S,
+        input_dim]`` here: 'auto' is 'reference' off a GPU, 'fused_train' on one Hopper GPU
+        where the kernel fits, else 'fast'."""
+        if self.mlp_impl != "auto":
+            return self.mlp_impl
+        if jax.default_backend() != "gpu":
+            return "reference"
+        x = jax.ShapeDtypeStruct(tuple(x_shape), self.compute_dtype)
+        return "fused_train" if fused.chosen_by_auto(self, x) else "fast"
+
     def __call__(self, x, condition=None):
         """Evaluate the MLP.
 
         Args:
-          x: ``[..., S, input_dim]`` encoded samples.
+          x: ``[..., S, input_dim]`` encoded samples (or, for the kernels, the padded ``[...,
+            S, 128]`` of :func:`mipnerf_lib.kernels.ipe.integrated_pos_enc_padded`).
           condition: ``[..., condition_dim]`` (one per ray, broadcast over the ``S``
             samples); required iff the MLP was built with ``condition_dim > 0``.
 
@@ -158,9 +173,7 @@ class MLP(nnx.Module):
           activations, always float32 (with ``compute_dtype='bfloat16'`` the layers run in
           bfloat16 on float32 master weights and only the two heads' outputs are cast back).
         """
-        impl = self.mlp_impl
-        if impl == "auto" and jax.default_backend() == "gpu":
-            impl = "fused_train" if fused.chosen_by_auto(self, x) else "fast"
+        impl = self.resolve_impl(x.shape)
         if impl in KERNEL_IMPLS:  # the forward (and with 'fused_train' the trunk's backward)
             return fused.mlp_apply(self, x, condition, train_kernels=impl == "fused_train")
         if impl == "fast":
@@ -266,6 +279,22 @@ class MipNerfModel(nnx.Module):
             rngs=rngs,
         )
 
+    def _encode(self, samples):
+        """The IPE of ``samples`` ``(means, covs) [..., S, 3]``: ``[..., S, input_dim]``; where
+        the MLP runs in the kernels on one device, the IPE kernel's padded bfloat16 ``[...,
+        S, 128]`` instead (the same features up to bfloat16 rounding, which the kernels
+        apply anyway: :mod:`mipnerf_lib.kernels.ipe`)."""
+        means, covs = samples
+        impl = self.mlp.resolve_impl(means.shape[:-1] + (self.mlp.input_dim,))
+        if (impl in KERNEL_IMPLS and jax.device_count() == 1
+                and ipe_kernel.supported(self.min_deg_point, self.max_deg_point, means.shape[-1],
+                                         ones_column=True)):
+            fused.check_device()
+            return ipe_kernel.integrated_pos_enc_padded(
+                means, covs, self.min_deg_point, self.max_deg_point, ones_column=True,
+                interpret=os.environ.get(fused.INTERPRET_ENV) == "1")
+        return integrated_pos_enc(samples, self.min_deg_point, self.max_deg_point)
+
     def __call__(self, rng, rays, randomized: bool, white_bkgd: bool):
         """Render rays at every level.
 
@@ -293,7 +322,7 @@ class MipNerfModel(nnx.Module):
                     self.ray_shape, self.stop_level_grad, resample_padding=self.resample_padding)
             if self.disable_integration:
                 samples = (samples[0], jnp.zeros_like(samples[1]))
-            samples_enc = integrated_pos_enc(samples, self.min_deg_point, self.max_deg_point)
+            samples_enc = self._encode(samples)
             if self.use_viewdirs:
                 viewdirs_enc = pos_enc(rays.viewdirs, 0, self.deg_view, append_identity=True)
                 raw_rgb, raw_density = self.mlp(samples_enc, viewdirs_enc)

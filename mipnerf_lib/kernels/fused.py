@@ -130,7 +130,9 @@ def mlp_apply(mlp, x, condition, train_kernels=False):
 
     Args:
       mlp: a :class:`mipnerf_lib.model.MLP` that :func:`unsupported` accepts.
-      x: ``[..., S, input_dim]`` encoded samples, ``S`` a multiple of 64.
+      x: ``[..., S, input_dim]`` encoded samples, ``S`` a multiple of 64; or ``[..., S,
+        128]``, the encoding as :func:`mipnerf_lib.kernels.ipe.integrated_pos_enc_padded`
+        writes it with ``ones_column=True`` (the kernels read it as it is).
       condition: ``[..., condition_dim]`` per ray.
       train_kernels: under ``jax.grad``, run the trunk's forward and its activation-gradient
         chain in kernels (:func:`mipnerf_lib.kernels.fused_train.trunk_train`; the heads and
@@ -151,17 +153,22 @@ def mlp_apply(mlp, x, condition, train_kernels=False):
                          f"{fused_mlp.WG_ROWS} (num_samples), got {x.shape[-2]}.")
     check_device()
     interpret = os.environ.get(INTERPRET_ENV) == "1"
+    input_dim = mlp.layers[0].kernel.shape[0]
+    prepadded = x.shape[-1] != input_dim
+    if prepadded and (x.shape[-1] != fused_mlp.INPUT_PAD or input_dim >= fused_mlp.INPUT_PAD):
+        raise ValueError(f"mlp_impl={impl!r} needs x [..., S, {input_dim}] or the padded "
+                         f"[..., S, {fused_mlp.INPUT_PAD}], got {x.shape}.")
     graphdef, state = nnx.split(mlp)
 
     def fast(state, x, condition):
-        return fast_mlp.mlp_forward(nnx.merge(graphdef, state), x, condition)
+        return fast_mlp.mlp_forward(nnx.merge(graphdef, state), x[..., :input_dim], condition)
 
     def trained(state, x, condition):  # the trunk through the training kernels
         m = nnx.merge(graphdef, state)
         x2 = x.reshape(-1, x.shape[-1])
         h = fused_train.trunk_train(x2, [l.kernel[...] for l in m.layers],
                                     [l.bias[...] for l in m.layers], m.skip_layer, STEPS, 1,
-                                    interpret)
+                                    interpret, prepadded)
         return fast_mlp.heads_forward(m, [h.reshape(*x.shape[:-1], -1)], condition)
 
     def kernel(state, x, condition):

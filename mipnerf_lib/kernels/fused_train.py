@@ -157,27 +157,35 @@ def _t_dot(a, b):
     return lax.dot_general(a, b, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
-def trunk_train(x, kernels, biases, skip_layer=4, steps=2, overlap=1, interpret=False):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6, 7))
+def trunk_train(x, kernels, biases, skip_layer=4, steps=2, overlap=1, interpret=False,
+                prepadded=False):
     """:func:`mipnerf_lib.kernels.fused_mlp.trunk_reference` (``x [N, D]`` -> ``[N, 256]``
-    bfloat16) with the forward and the activation-gradient chain in kernels (module doc)."""
+    bfloat16) with the forward and the activation-gradient chain in kernels (module doc).
+
+    ``prepadded=True``: ``x`` is ``[N, 128]`` as :func:`mipnerf_lib.kernels.ipe.
+    integrated_pos_enc_padded` writes it with ``ones_column=True`` (the ``D =
+    kernels[0].shape[0]`` features, a column of ones, zeros), so it is used as it is."""
     return fm.fused_trunk(x, kernels, biases, skip_layer, steps, overlap, interpret)
 
 
-def _trunk_train_fwd(x, kernels, biases, skip_layer, steps, overlap, interpret):
+def _trunk_train_fwd(x, kernels, biases, skip_layer, steps, overlap, interpret, prepadded):
     if fm.after_skip(len(kernels), skip_layer):  # the trunk's output would be [h, x]
         raise ValueError("trunk_train needs no skip after the last trunk layer.")
+    d = kernels[0].shape[0]
+    if prepadded and (x.shape[1] != fm.INPUT_PAD or d >= fm.INPUT_PAD):
+        raise ValueError(f"prepadded=True needs x [N, {fm.INPUT_PAD}] and fewer than "
+                         f"{fm.INPUT_PAD} features, got x {x.shape} and {d} features.")
     xp, _ = fm._padded_input(x)
-    d = x.shape[1]
-    if d < fm.INPUT_PAD:  # a column of ones where the weights' rows are zero padding (exact)
-        xp = xp.at[:, d].set(1)
+    if d < fm.INPUT_PAD and not prepadded:  # a column of ones where the weights' rows are zero
+        xp = xp.at[:, d].set(1)  # padding (exact)
     hs = trunk_activations(xp, kernels, biases, skip_layer, steps, overlap, interpret)
     return hs[-1][:x.shape[0]], (x, xp, hs, kernels, biases)
 
 
-def _trunk_train_bwd(skip_layer, steps, overlap, interpret, res, g):
+def _trunk_train_bwd(skip_layer, steps, overlap, interpret, prepadded, res, g):
     x, xp, hs, kernels, biases = res
-    n, d = x.shape
+    n, d = x.shape[0], kernels[0].shape[0]
     gp = jnp.pad(g.astype(jnp.bfloat16), ((0, xp.shape[0] - n), (0, 0)))
     dzs = trunk_backward_chain(gp, hs, pack_transposed(kernels), steps, overlap, interpret)
     ones_column = d < fm.INPUT_PAD
@@ -204,7 +212,8 @@ def _trunk_train_bwd(skip_layer, steps, overlap, interpret, res, g):
             dx = dxi.astype(jnp.float32) if dx is None else dx + dxi.astype(jnp.float32)
         d_kernels.append(dk.astype(k.dtype))
         d_biases.append((_ones_dot(dz) if db is None else db).astype(biases[i].dtype))
-    return dx[:n].astype(x.dtype), type(kernels)(d_kernels), type(biases)(d_biases)
+    dx = jnp.pad(dx[:n], ((0, 0), (0, x.shape[1] - d)))  # zero for a prepadded x's padding
+    return dx.astype(x.dtype), type(kernels)(d_kernels), type(biases)(d_biases)
 
 
 trunk_train.defvjp(_trunk_train_fwd, _trunk_train_bwd)

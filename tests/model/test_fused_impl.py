@@ -11,6 +11,7 @@ from flax import nnx
 from mipnerf_lib import model
 from mipnerf_lib.config import Config
 from mipnerf_lib.kernels import fused
+from mipnerf_lib.kernels import ipe as ipe_kernel
 from mipnerf_lib.kernels import fused_mlp as ft
 from tests.model.test_model import random_rays
 
@@ -71,22 +72,54 @@ def test_fused_forward_is_the_kernels_and_its_gradient_the_fast_paths(interpret)
         assert bool(jnp.all(jnp.isfinite(a)))
 
 
-def test_fused_model_renders_both_levels_like_the_fast_model(interpret):
-    """The whole model with 'fused': both levels' MLP calls (64 coarse and 64 fine samples)
-    go through the kernel, and the render matches the same parameters on the fast path."""
+def test_fused_model_renders_both_levels_like_the_fast_model(interpret, monkeypatch):
+    """The whole model with 'fused': both levels' IPE and MLP calls (64 coarse and 64 fine
+    samples) go through the kernels, and the render matches the same parameters on the fast
+    path."""
     config = Config(num_samples=64, compute_dtype="bfloat16", mlp_impl="fused").validate()
     net = model.construct_mipnerf(0, config)
     twin = nnx.clone(net)
     twin.mlp.mlp_impl = "fast"
     rays = random_rays(2)
     key = jax.random.PRNGKey(0)
+    calls = []
+    real = ipe_kernel.integrated_pos_enc_padded
+    monkeypatch.setattr(ipe_kernel, "integrated_pos_enc_padded",
+                        lambda *a, **k: calls.append(k) or real(*a, **k))
     out = net(key, rays, randomized=False, white_bkgd=True)
+    assert len(calls) == 2 and all(k["ones_column"] for k in calls)  # the IPE kernel, per level
     ref = twin(key, rays, randomized=False, white_bkgd=True)
+    assert len(calls) == 2  # the fast path encodes with the reference IPE
     assert len(out) == 2
     for (rgb, dist, acc), (rgb0, dist0, acc0) in zip(out, ref):
         assert rgb.shape == (2, 3) and bool(jnp.all(jnp.isfinite(rgb)))
         np.testing.assert_allclose(rgb, rgb0, atol=2e-2)
         np.testing.assert_allclose(acc, acc0, atol=2e-2)
+
+
+@pytest.mark.parametrize("impl", ["fused", "fused_train"])
+def test_prepadded_features_give_the_same_values_and_gradients(interpret, impl):
+    """The padded [.., 128] features of the IPE kernel (features, a ones column, zeros) give
+    the kernels' forward and the gradients of the unpadded [.., 96] features, bit for bit."""
+    mlp, _ = _fused_and_fast()
+    mlp.mlp_impl = impl
+    k = jax.random.split(jax.random.PRNGKey(8))
+    x = jax.random.normal(k[0], (2, 64, D)).astype(jnp.bfloat16).astype(jnp.float32)
+    c = jax.random.normal(k[1], (2, 27))
+    xp = jnp.concatenate([x, jnp.ones_like(x[..., :1]), jnp.zeros((2, 64, 128 - D - 1))], -1)
+    np.testing.assert_array_equal(np.asarray(mlp(x, c)[0]), np.asarray(mlp(xp, c)[0]))
+
+    def loss(m, x):
+        r, d = m(x, c)
+        return jnp.mean(r ** 2) + jnp.mean(jax.nn.softplus(d))
+
+    (v, g), (vp, gp) = (jax.value_and_grad(loss)(mlp, inp) for inp in (x, xp))
+    assert float(v) == float(vp)
+    for a, b in zip(jax.tree_util.tree_leaves(nnx.state(g)),
+                    jax.tree_util.tree_leaves(nnx.state(gp))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(ValueError, match="or the padded"):
+        mlp(xp[..., :100], c)
 
 
 def test_fused_refuses_a_cpu_and_what_the_kernel_cannot_run(monkeypatch):

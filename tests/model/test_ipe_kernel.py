@@ -1,0 +1,145 @@
+"""The IPE kernel (mipnerf_lib.kernels.ipe): its column constants and padded reference on the
+CPU, its lowering to Mosaic GPU for CUDA, a run in the Mosaic GPU interpreter, its numbers on
+a Hopper GPU, and the model's use of it."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mipnerf_lib.encoding import integrated_pos_enc
+from mipnerf_lib.kernels import ipe
+
+
+def _gaussians(key, n, scale=6.0):
+    """Means in ``[-scale, scale]^3`` and variances ``10^U(-7, -1)``: low degrees barely
+    attenuated, high degrees fully (as a render's samples)."""
+    km, kv = jax.random.split(key)
+    means = jax.random.uniform(km, (n, 3), minval=-scale, maxval=scale)
+    covs = 10.0 ** jax.random.uniform(kv, (n, 3), minval=-7.0, maxval=-1.0)
+    return means, covs
+
+
+def _plgpu():
+    try:
+        from jax.experimental.pallas import mosaic_gpu  # noqa: F401
+    except ImportError:
+        pytest.skip("this JAX has no Pallas Mosaic GPU")
+
+
+def _interpreter():
+    _plgpu()
+    try:
+        ipe._interpret_params()
+    except NotImplementedError:
+        pytest.skip("this JAX has no Mosaic GPU interpret mode")
+
+
+def _hopper():
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    return bool(gpus) and getattr(gpus[0], "compute_capability", "") == "9.0"
+
+
+def _kernel_formula(means, covs, min_deg, max_deg, ones_column):
+    """What the kernel computes per column from ``column_constants``: the argument in float32
+    as the kernel forms it (exact scaling, one rounding for the phase) reduced modulo
+    float32(100 pi) as the reference reduces it, the rest in float64."""
+    c = ipe.column_constants(min_deg, max_deg, ones_column)
+    m = np.asarray(means, np.float32)
+    x = (m[:, :, None] * c[None, 0:3]).sum(1, dtype=np.float32) + c[3]  # one nonzero term
+    t = np.float64(np.float32(100 * np.pi))
+    x = x.astype(np.float64)
+    x = x - np.round(x / t) * t
+    v = np.asarray(covs, np.float64) @ c[4:7].astype(np.float64)
+    return np.exp2(v) * np.sin(x) + c[7]
+
+
+@pytest.mark.parametrize("min_deg,max_deg", [(0, 16), (-2, 5), (3, 4)])
+def test_column_constants_spell_the_reference_layout(min_deg, max_deg):
+    """The constants reproduce the reference IPE's columns (sines then cosines, degree-major,
+    coordinate-minor), then the ones column, then zeros (float64: only the layout is tested)."""
+    means, covs = _gaussians(jax.random.PRNGKey(0), 50, scale=1.0)
+    f = 6 * (max_deg - min_deg)
+    got = _kernel_formula(means, covs, min_deg, max_deg, ones_column=True)
+    ref = np.asarray(integrated_pos_enc((means, covs), min_deg, max_deg), np.float64)
+    np.testing.assert_allclose(got[:, :f], ref, atol=2e-5)
+    np.testing.assert_array_equal(got[:, f], 1.0)
+    np.testing.assert_array_equal(got[:, f + 1:], 0.0)
+    padded = ipe.ipe_reference_padded(means, covs, min_deg, max_deg, jnp.float32, True)
+    np.testing.assert_allclose(np.asarray(padded), got, atol=2e-5)
+
+
+def test_supported_and_bad_input():
+    assert ipe.supported(0, 16, ones_column=True) and ipe.supported(0, 21, ones_column=True)
+    assert not ipe.supported(0, 22)
+    assert not ipe.supported(0, 16, num_coords=2)
+    m = jnp.zeros((4, 3))
+    with pytest.raises(ValueError, match="same shape"):
+        ipe.integrated_pos_enc_padded(m, jnp.zeros((4, 2)), 0, 16)
+    with pytest.raises(ValueError, match="at most 128"):
+        ipe.integrated_pos_enc_padded(m, m, 0, 22)
+
+
+def test_ipe_kernel_lowers_to_mosaic_gpu():
+    """Tracing and lowering for CUDA runs the Mosaic GPU lowering (layouts of the row and
+    column broadcasts, the approximate sine) on any machine."""
+    _plgpu()
+    m = jax.ShapeDtypeStruct((200, 3), jnp.float32)
+    lowered = jax.jit(lambda m, c: ipe.integrated_pos_enc_padded(m, c, 0, 16, ones_column=True)
+                      ).trace(m, m).lower(lowering_platforms=("cuda",))
+    assert "mosaic_gpu" in lowered.as_text()
+
+
+def test_ipe_kernel_in_the_mosaic_gpu_interpreter():
+    """Rows not a multiple of the tile (padded and dropped), a leading batch shape, the ones
+    column; float32 within a few 1e-6 of the reference (the kernel reduces by 2 pi after the
+    reference's 100 pi), bfloat16 within one rounding step; the reference's gradient."""
+    _interpreter()
+    means, covs = _gaussians(jax.random.PRNGKey(1), 19 * 7)  # 2 tiles and 5 rows
+    means, covs = means.reshape(19, 7, 3), covs.reshape(19, 7, 3)
+    got = ipe.integrated_pos_enc_padded(means, covs, 0, 16, jnp.float32, ones_column=True,
+                                        interpret=True)
+    ref = ipe.ipe_reference_padded(means.reshape(-1, 3), covs.reshape(-1, 3), 0, 16,
+                                   jnp.float32, True).reshape(19, 7, ipe.WIDTH)
+    assert got.shape == (19, 7, ipe.WIDTH) and got.dtype == jnp.float32
+    assert float(jnp.max(jnp.abs(got - ref))) < 2e-5
+    got16 = ipe.integrated_pos_enc_padded(means, covs, 0, 16, interpret=True)
+    ref16 = ipe.ipe_reference_padded(means.reshape(-1, 3), covs.reshape(-1, 3), 0, 16)
+    assert got16.dtype == jnp.bfloat16
+    diff = jnp.abs(got16.reshape(-1, ipe.WIDTH).astype(jnp.float32) - ref16.astype(jnp.float32))
+    assert float(jnp.max(diff)) <= 2.0**-8  # one bfloat16 step of values in [0.5, 1)
+
+    def loss(fn, m, c):
+        return jnp.sum(jnp.sin(3.0 * fn(m, c)))
+
+    g = jax.grad(loss, argnums=(1, 2))(
+        lambda m, c: ipe.integrated_pos_enc_padded(m, c, 0, 16, jnp.float32, interpret=True),
+        means, covs)
+    g0 = jax.grad(loss, argnums=(1, 2))(
+        lambda m, c: ipe.ipe_reference_padded(m.reshape(-1, 3), c.reshape(-1, 3), 0, 16,
+                                              jnp.float32), means, covs)
+    for a, b in zip(g, g0):
+        assert a.shape == b.shape
+        assert float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b))) < 1e-3
+
+
+@pytest.mark.skipif(not _hopper(), reason="needs a Hopper GPU (sm_90)")
+def test_ipe_kernel_matches_the_reference_on_hopper():
+    """Fresh inputs each run, 2**17 + 5 rows (padded), means up to 400 (arguments to 1.3e7,
+    where the 100 pi reduction does the work); a NaN mean gives NaN, not a number."""
+    seed = np.random.SeedSequence().entropy % 2**31
+    for scale in (6.0, 400.0):
+        means, covs = _gaussians(jax.random.PRNGKey(seed), 2**17 + 5, scale)
+        got = jax.jit(lambda m, c: ipe.integrated_pos_enc_padded(
+            m, c, 0, 16, jnp.float32, ones_column=True))(means, covs)
+        ref = ipe.ipe_reference_padded(means, covs, 0, 16, jnp.float32, True)
+        assert bool(jnp.all(jnp.isfinite(got))), seed
+        # The approximate sine's error (2**-20) plus the reference's own reduction shift.
+        assert float(jnp.max(jnp.abs(got - ref))) < (2e-5 if scale < 10 else 2e-4), (seed, scale)
+        got16 = jax.jit(lambda m, c: ipe.integrated_pos_enc_padded(m, c, 0, 16))(means, covs)
+        diff = jnp.abs(got16.astype(jnp.float32) - ipe.ipe_reference_padded(
+            means, covs, 0, 16).astype(jnp.float32))
+        assert float(jnp.max(diff)) <= 2.0**-8, (seed, scale)
+    bad = means.at[3, 1].set(jnp.nan)
+    out = jax.jit(lambda m, c: ipe.integrated_pos_enc_padded(m, c, 0, 16, jnp.float32))(bad, covs)
+    assert bool(jnp.all(jnp.isnan(out[3, [1, 4, 49]])))
