@@ -23,7 +23,8 @@ as the kernels read it (bfloat16, padded to 128 features) in three forms:
 * ``doubling_barrier``: the same with the base sine and cosine materialised first (an
   ``optimization_barrier``), so XLA's fusion does not recompute them for every feature;
 * ``kernel`` (Hopper GPUs only): :func:`mipnerf_lib.kernels.ipe.integrated_pos_enc_padded`,
-  the IPE in a Mosaic GPU kernel (approximate sine and exp2 after an exact reduction);
+  the IPE in a Mosaic GPU kernel (approximate sine and exp2 after an exact reduction), and
+  ``kernel_cols<n>``, the same computing ``n`` columns per step instead of ``ipe.COLS``;
 
 and prints each one's median milliseconds and its largest deviation from the reference, in
 float32 before the cast and in the bfloat16 the kernels read.
@@ -200,19 +201,24 @@ def main(argv=None):
         print(f"{name:18s} {ms:8.3f} ms   max |diff| vs reference: float32 {err32:.2e}, "
               f"bfloat16 {err16:.2e}")
     if getattr(jax.devices()[0], "compute_capability", "") == "9.0":  # the IPE kernel (Hopper)
-        from mipnerf_lib.kernels.ipe import integrated_pos_enc_padded
+        from mipnerf_lib.kernels import ipe
 
-        timed = jax.jit(lambda m, v: integrated_pos_enc_padded(m, v, 0, 16))
-        ms = median_ms(timed, (mean, var), args.repeats)
-        out32 = jax.jit(lambda m, v: integrated_pos_enc_padded(m, v, 0, 16, jnp.float32))(
-            mean, var)
-        err32 = float(jnp.max(jnp.abs(out32 - jnp.pad(ref32, ((0, 0), (0, PAD - ref32.shape[-1]))))))
-        err16 = float(jnp.max(jnp.abs(timed(mean, var).astype(jnp.float32)
-                                      - ref16.astype(jnp.float32))))
-        result["forms"]["kernel"] = {"ms": round(ms, 4), "max_abs_err_f32": err32,
+        padded32 = jnp.pad(ref32, ((0, 0), (0, PAD - ref32.shape[-1])))
+        for cols in (ipe.COLS, 16, 64, 128):  # the default, then the probes
+            def kernel(m, v, dtype=jnp.bfloat16, cols=cols):
+                return ipe._kernel_ipe(m, v, 0, 16, dtype, False, False, cols)
+
+            timed = jax.jit(kernel)
+            ms = median_ms(timed, (mean, var), args.repeats)
+            out32 = jax.jit(lambda m, v: kernel(m, v, jnp.float32))(mean, var)
+            err32 = float(jnp.max(jnp.abs(out32 - padded32)))
+            err16 = float(jnp.max(jnp.abs(timed(mean, var).astype(jnp.float32)
+                                          - ref16.astype(jnp.float32))))
+            name = "kernel" if cols == ipe.COLS else f"kernel_cols{cols}"
+            result["forms"][name] = {"ms": round(ms, 4), "max_abs_err_f32": err32,
                                      "max_abs_err_bf16": err16}
-        print(f"{'kernel':18s} {ms:8.3f} ms   max |diff| vs reference: float32 {err32:.2e}, "
-              f"bfloat16 {err16:.2e}")
+            print(f"{name:18s} {ms:8.3f} ms   max |diff| vs reference: float32 {err32:.2e}, "
+                  f"bfloat16 {err16:.2e}")
     # Which degrees the deviation lives in (doubling vs reference, float32).
     dev = jnp.abs(jax.jit(fns["doubling"])(mean, var) - ref32).reshape(args.rows, 2, -1, 3)
     per_degree = jnp.max(dev, axis=(0, 1, 3))

@@ -2,21 +2,25 @@
 straight into the zero-padded bfloat16 layout the MLP kernels read.
 
 What it computes: :func:`mipnerf_lib.encoding.integrated_pos_enc` (``diag=True``) of
-Gaussians ``(means, covs) [N, 3]``, as ``[N, 128]`` features, the IPE's ``6 * (max_deg -
-min_deg)`` columns (96 with the defaults) followed by zeros. Column ``j`` of the IPE is, for
+Gaussians ``(means, covs) [N, 3]``, as ``[N, 128]`` features: the IPE's ``F = 6 * (max_deg -
+min_deg)`` columns (96 with the defaults), optionally a column of ones (the training
+kernels read the first layer's bias gradient from it), then zeros. Column ``j`` of the IPE is, for
 half ``h`` (sine, cosine), degree ``l`` and coordinate ``c`` (its layout: ``j = 48 h + 3 l +
 c`` with the defaults)::
 
     exp(-0.5 * 4**l * cov[c]) * sin(2**l * mean[c] + h * pi / 2)
 
 Why: XLA computes the IPE with libdevice's accurate ``sinf`` and ``expf`` and a separate pass
-pads it to the kernels' 128 columns; on one H200 that fusion took 0.6 ms per million samples,
-a third of the fused MLP's time for the same rows (``docs/RESULTS.md``). Here each CTA reads
+pads it to the kernels' 128 columns; on one H200 that fusion took 0.6 ms per million samples
+against the fused MLP's 2.1 ms for the same rows (``docs/RESULTS.md``). Here each CTA reads
 only its 64 rows' means and variances (24 bytes a row, transposed ``[6, N]``), and builds
-the ``[64, 128]`` block in registers: per-column constants (the one-hot coordinate times
-``2**l``, the phase, ``-0.5 * 4**l / ln 2``) come from shared memory, each coordinate is
-broadcast along the row, the argument is reduced (below) and the sine and ``exp2`` are the
-GPU's approximate instructions (``approx_math``).
+the ``[64, 128]`` block in registers, ``COLS`` columns at a time: per-column constants (the
+one-hot coordinate times ``2**l``, the phase, ``-0.5 * 4**l / ln 2``, the ones column) come
+from shared memory, each coordinate is broadcast along the row, the argument is reduced
+(below) and the sine and ``exp2`` are the GPU's approximate instructions (``approx_math``).
+A NaN coordinate makes its whole row NaN (its zero-scaled products are NaN too), where the
+reference has NaN in that coordinate's columns only; the MLP's outputs for the row are NaN
+either way.
 
 Range reduction, matching :func:`mipnerf_lib.encoding.safe_sin`: the reference reduces
 ``x mod float32(100 pi)`` (the paper's ``safe_sin``), which shifts the argument by a
@@ -54,6 +58,7 @@ __all__ = ["WIDTH", "ROWS", "supported", "column_constants", "ipe_reference_padd
 
 WIDTH = 128  # output columns (the MLP kernels' padded input width)
 ROWS = 64  # rows per CTA (one warpgroup)
+COLS = 32  # columns computed per step
 # float32(2 pi) and the float32 rest of 2 pi: the second range reduction, into [-pi, pi].
 _TWO_PI = (float(np.float32(2 * np.pi)), float(np.float32(2 * np.pi - np.float32(2 * np.pi))))
 # Rows of the constants: one-hot(coordinate) * 2**l for coordinates 0-2, the phase,
@@ -97,7 +102,7 @@ def ipe_reference_padded(means, covs, min_deg, max_deg, dtype=jnp.bfloat16, ones
     return jnp.pad(f, ((0, 0), (0, WIDTH - f.shape[-1]))).astype(dtype)
 
 
-def _body(mv_gmem, c_gmem, out_gmem, mv_smem, c_smem, o_smem, bars, *, interpret):
+def _body(mv_gmem, c_gmem, out_gmem, mv_smem, c_smem, o_smem, bars, *, cols, interpret):
     from jax.experimental import pallas as pl
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
@@ -110,26 +115,30 @@ def _body(mv_gmem, c_gmem, out_gmem, mv_smem, c_smem, o_smem, bars, *, interpret
     plgpu.barrier_wait(bars.at[0])
     plgpu.barrier_wait(bars.at[1])
 
-    def per_row(k):  # [ROWS] -> [ROWS, WIDTH]: coordinate k's mean (0-2) or variance (3-5)
+    def per_row(k):  # [ROWS] -> [ROWS, cols]: coordinate k's mean (0-2) or variance (3-5)
         v = cast(mv_smem[k], plgpu.Layout.WGMMA.reduce(1))
-        return lax.broadcast_in_dim(v, (ROWS, WIDTH), [0])
+        return lax.broadcast_in_dim(v, (ROWS, cols), [0])
 
-    def per_column(k):  # [WIDTH] -> [ROWS, WIDTH]
-        v = cast(c_smem[k], plgpu.Layout.WGMMA.reduce(0))
-        return lax.broadcast_in_dim(v, (ROWS, WIDTH), [1])
+    # cols columns at a time: a thread holds a quarter of them per constant, so the
+    # constants of a step stay in registers (all 128 at once spill).
+    for c0 in range(0, WIDTH, cols):
+        def per_column(k, c0=c0):  # [cols] -> [ROWS, cols]
+            v = cast(c_smem[k, pl.ds(c0, cols)], plgpu.Layout.WGMMA.reduce(0))
+            return lax.broadcast_in_dim(v, (ROWS, cols), [1])
 
-    # Products with the one-hot scales are exact (powers of two, zeros), so x is
-    # 2**l * mean[c] + phase rounded once, as the reference computes it.
-    x = per_row(0) * per_column(0) + per_row(1) * per_column(1) + per_row(2) * per_column(2)
-    x = x + per_column(3)
-    k = lax.round(x * (1.0 / _TRIG_LIMIT))
-    for part in _LIMIT_PARTS:  # x mod float32(100 pi), into [-50 pi, 50 pi]
-        x = x - k * part
-    k = lax.round(x * (1.0 / (2 * math.pi)))
-    for part in _TWO_PI:  # then into [-pi, pi]
-        x = x - k * part
-    v = per_row(3) * per_column(4) + per_row(4) * per_column(5) + per_row(5) * per_column(6)
-    o_smem[...] = (jnp.exp2(v) * jnp.sin(x) + per_column(7)).astype(o_smem.dtype)
+        # Products with the one-hot scales are exact (powers of two, zeros), so x is
+        # 2**l * mean[c] + phase rounded once, as the reference computes it.
+        x = per_row(0) * per_column(0) + per_row(1) * per_column(1) + per_row(2) * per_column(2)
+        x = x + per_column(3)
+        k = lax.round(x * (1.0 / _TRIG_LIMIT))
+        for part in _LIMIT_PARTS:  # x mod float32(100 pi), into [-50 pi, 50 pi]
+            x = x - k * part
+        k = lax.round(x * (1.0 / (2 * math.pi)))
+        for part in _TWO_PI:  # then into [-pi, pi]
+            x = x - k * part
+        v = per_row(3) * per_column(4) + per_row(4) * per_column(5) + per_row(5) * per_column(6)
+        o_smem[:, pl.ds(c0, cols)] = (jnp.exp2(v) * jnp.sin(x) + per_column(7)).astype(
+            o_smem.dtype)
     plgpu.commit_smem()
     plgpu.copy_smem_to_gmem(o_smem, out_gmem.at[rows])
     plgpu.wait_smem_to_gmem(0)
@@ -142,11 +151,11 @@ def _interpret_params():
 
 
 @functools.lru_cache(maxsize=None)
-def _call(n_pad: int, dtype, interpret: bool):
+def _call(n_pad: int, dtype, interpret: bool, cols: int = 32):
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
     return plgpu.kernel(
-        functools.partial(_body, interpret=interpret),
+        functools.partial(_body, cols=cols, interpret=interpret),
         out_type=jax.ShapeDtypeStruct((n_pad, WIDTH), dtype),
         scratch_types=[plgpu.SMEM((6, ROWS), jnp.float32),
                        plgpu.SMEM((_N_CONSTANTS, WIDTH), jnp.float32),
@@ -159,12 +168,12 @@ def _call(n_pad: int, dtype, interpret: bool):
     )
 
 
-def _kernel_ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret):
+def _kernel_ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret, cols=COLS):
     n = means.shape[0]
     n_pad = -(-n // ROWS) * ROWS
     mv = jnp.concatenate([means, covs], axis=-1).astype(jnp.float32).T  # [6, N]
     mv = jnp.pad(mv, ((0, 0), (0, n_pad - n)))
-    out = _call(n_pad, jnp.dtype(dtype), bool(interpret))(
+    out = _call(n_pad, jnp.dtype(dtype), bool(interpret), cols)(
         mv, jnp.asarray(column_constants(min_deg, max_deg, ones_column)))
     return out if n_pad == n else out[:n]
 
