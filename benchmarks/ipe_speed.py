@@ -24,7 +24,8 @@ as the kernels read it (bfloat16, padded to 128 features) in three forms:
   ``optimization_barrier``), so XLA's fusion does not recompute them for every feature;
 * ``kernel`` (Hopper GPUs only): :func:`mipnerf_lib.kernels.ipe.integrated_pos_enc_padded`,
   the IPE in a Mosaic GPU kernel (approximate sine and exp2 after an exact reduction), and
-  ``kernel_cols<n>``, the same computing ``n`` columns per step instead of ``ipe.COLS``;
+  ``kernel_cols<n>_tiles<t>``, the same computing ``n`` columns per step and ``t`` tiles of 64
+  rows per CTA instead of ``ipe.COLS`` and ``ipe.TILES``;
 
 and prints each one's median milliseconds and its largest deviation from the reference, in
 float32 before the cast and in the bfloat16 the kernels read.
@@ -204,9 +205,11 @@ def main(argv=None):
         from mipnerf_lib.kernels import ipe
 
         padded32 = jnp.pad(ref32, ((0, 0), (0, PAD - ref32.shape[-1])))
-        for cols in (ipe.COLS, 16, 64, 128):  # the default, then the probes
-            def kernel(m, v, dtype=jnp.bfloat16, cols=cols):
-                return ipe._kernel_ipe(m, v, 0, 16, dtype, False, False, cols)
+        probes = [(ipe.COLS, ipe.TILES), (ipe.COLS, 1), (ipe.COLS, 4), (ipe.COLS, 16),
+                  (64, ipe.TILES)]
+        for cols, tiles in probes:  # the default, then the probes
+            def kernel(m, v, dtype=jnp.bfloat16, cols=cols, tiles=tiles):
+                return ipe._kernel_ipe(m, v, 0, 16, dtype, False, False, cols, tiles)
 
             timed = jax.jit(kernel)
             ms = median_ms(timed, (mean, var), args.repeats)
@@ -214,7 +217,8 @@ def main(argv=None):
             err32 = float(jnp.max(jnp.abs(out32 - padded32)))
             err16 = float(jnp.max(jnp.abs(timed(mean, var).astype(jnp.float32)
                                           - ref16.astype(jnp.float32))))
-            name = "kernel" if cols == ipe.COLS else f"kernel_cols{cols}"
+            name = ("kernel" if (cols, tiles) == probes[0]
+                    else f"kernel_cols{cols}_tiles{tiles}")
             result["forms"][name] = {"ms": round(ms, 4), "max_abs_err_f32": err32,
                                      "max_abs_err_bf16": err16}
             print(f"{name:18s} {ms:8.3f} ms   max |diff| vs reference: float32 {err32:.2e}, "
