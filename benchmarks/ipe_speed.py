@@ -23,9 +23,10 @@ as the kernels read it (bfloat16, padded to 128 features) in three forms:
 * ``doubling_barrier``: the same with the base sine and cosine materialised first (an
   ``optimization_barrier``), so XLA's fusion does not recompute them for every feature;
 * ``kernel`` (Hopper GPUs only): :func:`mipnerf_lib.kernels.ipe.integrated_pos_enc_padded`,
-  the IPE in a Mosaic GPU kernel (approximate sine and exp2 after an exact reduction), and
-  ``kernel_cols<n>_tiles<t>``, the same computing ``n`` columns per step and ``t`` tiles of 64
-  rows per CTA instead of ``ipe.COLS`` and ``ipe.TILES``;
+  the IPE in a Mosaic GPU kernel (approximate sine and exp2 after an exact reduction) with
+  its default plan, and probes of other plans: ``kernel_paired<n>`` (sine and cosine columns
+  sharing their scaled mean and attenuation, ``n`` columns of each half per step) and
+  ``kernel_cols<n>`` (all columns, ``n`` per step, the steps past the IPE only filled);
 
 and prints each one's median milliseconds and its largest deviation from the reference, in
 float32 before the cast and in the bfloat16 the kernels read.
@@ -205,11 +206,10 @@ def main(argv=None):
         from mipnerf_lib.kernels import ipe
 
         padded32 = jnp.pad(ref32, ((0, 0), (0, PAD - ref32.shape[-1])))
-        probes = [(ipe.COLS, ipe.TILES), (ipe.COLS, 1), (ipe.COLS, 4), (ipe.COLS, 16),
-                  (64, ipe.TILES)]
-        for cols, tiles in probes:  # the default, then the probes
-            def kernel(m, v, dtype=jnp.bfloat16, cols=cols, tiles=tiles):
-                return ipe._kernel_ipe(m, v, 0, 16, dtype, False, False, cols, tiles)
+        probes = [(None, None), (8, True), (16, True), (32, False), (64, False), (16, False)]
+        for cols, paired in probes:  # the default, then the probes
+            def kernel(m, v, dtype=jnp.bfloat16, cols=cols, paired=paired):
+                return ipe._kernel_ipe(m, v, 0, 16, dtype, False, False, cols, paired)
 
             timed = jax.jit(kernel)
             ms = median_ms(timed, (mean, var), args.repeats)
@@ -217,8 +217,8 @@ def main(argv=None):
             err32 = float(jnp.max(jnp.abs(out32 - padded32)))
             err16 = float(jnp.max(jnp.abs(timed(mean, var).astype(jnp.float32)
                                           - ref16.astype(jnp.float32))))
-            name = ("kernel" if (cols, tiles) == probes[0]
-                    else f"kernel_cols{cols}_tiles{tiles}")
+            name = ("kernel" if cols is None else
+                    f"kernel_paired{cols}" if paired else f"kernel_cols{cols}")
             result["forms"][name] = {"ms": round(ms, 4), "max_abs_err_f32": err32,
                                      "max_abs_err_bf16": err16}
             print(f"{name:18s} {ms:8.3f} ms   max |diff| vs reference: float32 {err32:.2e}, "

@@ -12,17 +12,28 @@ c`` with the defaults)::
 
 Why: XLA computes the IPE with libdevice's accurate ``sinf`` and ``expf`` and a separate pass
 pads it to the kernels' 128 columns; on one H200 that fusion took 0.6 ms per million samples
-against the fused MLP's 2.1 ms for the same rows (``docs/RESULTS.md``). Here each CTA takes
-``TILES`` tiles of 64 rows, double-buffered (the next tile's copy in and the last block's
-copy out overlap the computation), reads only the rows' means and variances
-(24 bytes a row, transposed ``[6, N]``), and builds each ``[64, 128]`` block in registers,
-``COLS`` columns at a time: per-column constants (the
-one-hot coordinate times ``2**l``, the phase, ``-0.5 * 4**l / ln 2``, the ones column) come
-from shared memory, each coordinate is broadcast along the row, the argument is reduced
-(below) and the sine and ``exp2`` are the GPU's approximate instructions (``approx_math``).
-A NaN coordinate makes its whole row NaN (its zero-scaled products are NaN too), where the
-reference has NaN in that coordinate's columns only; the MLP's outputs for the row are NaN
-either way.
+against the fused MLP's 2.1 ms for the same rows (``docs/RESULTS.md``). Here each CTA reads
+only its 64 rows' means and variances (24 bytes a row, transposed ``[6, N]``) and builds the
+``[64, 128]`` block in registers, a few columns at a time: per-column constants (the one-hot
+coordinate times ``2**l``, the phase, ``-0.5 * 4**l / ln 2``, the ones column) come from
+shared memory, each coordinate is broadcast along the row, the argument is reduced (below)
+and the sine and ``exp2`` are the GPU's approximate instructions (``approx_math``).
+
+Plans (``_plan``; ``PAIRED``, ``PAIRED_COLS``, ``COLS``): by default (paired) column ``j``
+and its cosine ``j + F/2`` share the scaled mean and the attenuation, computed once for
+both, 16 columns of each half per step; the columns past the IPE's only get the ones
+column's constant (their argument and attenuation are 0). Where the sine half is not a
+multiple of a width dividing 128 the kernel steps through all columns ``COLS`` at a time,
+still skipping the steps past the IPE. Both do the same arithmetic per element (equal on
+the GPU: ``tests/model/test_ipe_kernel.py``). On one H200 (``benchmarks/ipe_speed.py``,
+2026-12-04): 1.26-1.40 ms per 8,388,608 rows paired with 16 columns (8 columns 1.50-1.55,
+unpaired 16/32/64 columns 1.48-1.52/1.47-1.60/1.84-1.90); 0.32 ms per 1,048,576 rows, a
+render chunk's level, against XLA's 0.79 ms. Double-buffering several tiles per CTA was
+measured not to help (2026-12-03: 0.37-0.51 against 0.35 ms per 1M rows single-tile).
+
+A NaN coordinate makes all of its row's IPE columns NaN (its zero-scaled products are NaN
+too), where the reference has NaN in that coordinate's columns only; the MLP's outputs for
+the row are NaN either way.
 
 Range reduction, matching :func:`mipnerf_lib.encoding.safe_sin`: the reference reduces
 ``x mod float32(100 pi)`` (the paper's ``safe_sin``), which shifts the argument by a
@@ -60,8 +71,9 @@ __all__ = ["WIDTH", "ROWS", "supported", "column_constants", "ipe_reference_padd
 
 WIDTH = 128  # output columns (the MLP kernels' padded input width)
 ROWS = 64  # rows per CTA (one warpgroup)
-COLS = 32  # columns computed per step
-TILES = 8  # tiles of ROWS rows per CTA, pipelined
+COLS = 32  # columns computed per step (the unpaired form)
+PAIRED = True  # sine and cosine columns share their scaled mean and attenuation
+PAIRED_COLS = 16  # columns of each half computed per step (the paired form)
 # float32(2 pi) and the float32 rest of 2 pi: the second range reduction, into [-pi, pi].
 _TWO_PI = (float(np.float32(2 * np.pi)), float(np.float32(2 * np.pi - np.float32(2 * np.pi))))
 # Rows of the constants: one-hot(coordinate) * 2**l for coordinates 0-2, the phase,
@@ -105,68 +117,72 @@ def ipe_reference_padded(means, covs, min_deg, max_deg, dtype=jnp.bfloat16, ones
     return jnp.pad(f, ((0, 0), (0, WIDTH - f.shape[-1]))).astype(dtype)
 
 
-def _body(mv_gmem, c_gmem, out_gmem, c_smem, mv_smem, o_smem, bars, *, cols, tiles,
+def _body(mv_gmem, c_gmem, out_gmem, mv_smem, c_smem, o_smem, bars, *, cols, live, paired,
           interpret):
-    """One CTA: ``tiles`` consecutive tiles of ``ROWS`` rows, double-buffered (the next tile's
-    means and variances are copied in, and the previous block copied out, while one is
-    computed). Barriers: 0 and 1 the two input buffers, 2 the constants."""
     from jax.experimental import pallas as pl
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
     # The layouts of the row and column vectors (the interpreter has no layouts).
     cast = (lambda v, layout: v) if interpret else plgpu.layout_cast
-    first = lax.axis_index("ctas") * tiles
 
-    def load(t, buf):  # tile t's [6, ROWS] into input buffer buf
-        plgpu.copy_gmem_to_smem(mv_gmem.at[:, pl.ds((first + t) * ROWS, ROWS)], mv_smem.at[buf],
-                                bars.at[buf])
+    rows = pl.ds(lax.axis_index("tiles") * ROWS, ROWS)
+    plgpu.copy_gmem_to_smem(mv_gmem.at[:, rows], mv_smem, bars.at[0])
+    plgpu.copy_gmem_to_smem(c_gmem, c_smem, bars.at[1])
+    plgpu.barrier_wait(bars.at[0])
+    plgpu.barrier_wait(bars.at[1])
 
-    load(0, 0)
-    plgpu.copy_gmem_to_smem(c_gmem, c_smem, bars.at[2])
-    plgpu.barrier_wait(bars.at[2])
+    def per_row(k, width):  # [ROWS] -> [ROWS, width]: coordinate k's mean (0-2) or variance (3-5)
+        v = cast(mv_smem[k], plgpu.Layout.WGMMA.reduce(1))
+        return lax.broadcast_in_dim(v, (ROWS, width), [0])
 
-    def compute(mv, o):  # [6, ROWS] means and variances -> o [ROWS, WIDTH]
-        def per_row(k):  # [ROWS] -> [ROWS, cols]: coordinate k's mean (0-2) or variance (3-5)
-            v = cast(mv[k], plgpu.Layout.WGMMA.reduce(1))
-            return lax.broadcast_in_dim(v, (ROWS, cols), [0])
+    def per_column(k, c0, width):  # constants k of columns c0..c0+width -> [ROWS, width]
+        v = cast(c_smem[k, pl.ds(c0, width)], plgpu.Layout.WGMMA.reduce(0))
+        return lax.broadcast_in_dim(v, (ROWS, width), [1])
 
+    def scaled_mean(c0, width):
+        # Products with the one-hot scales are exact (powers of two, zeros), so this is
+        # 2**l * mean[c] rounded once, as the reference computes it.
+        p = [per_row(i, width) * per_column(i, c0, width) for i in range(3)]
+        return p[0] + p[1] + p[2]
+
+    def attenuation(c0, width):  # exp(-0.5 * 4**l * cov[c]) as exp2
+        p = [per_row(3 + i, width) * per_column(4 + i, c0, width) for i in range(3)]
+        return jnp.exp2(p[0] + p[1] + p[2])
+
+    def sine(x):  # sin(x) with x first reduced mod float32(100 pi) as safe_sin does
+        k = lax.round(x * (1.0 / _TRIG_LIMIT))
+        for part in _LIMIT_PARTS:  # into [-50 pi, 50 pi]
+            x = x - k * part
+        k = lax.round(x * (1.0 / (2 * math.pi)))
+        for part in _TWO_PI:  # then into [-pi, pi]
+            x = x - k * part
+        return jnp.sin(x)
+
+    def store(c0, width, value):
+        o_smem[:, pl.ds(c0, width)] = value.astype(o_smem.dtype)
+
+    if paired:
+        # Column j and j + live/2 (its cosine) share the scaled mean and the attenuation:
+        # computed once for both, `cols` columns of each half at a time.
+        half = live // 2
+        for c0 in range(0, half, cols):
+            s, e = scaled_mean(c0, cols), attenuation(c0, cols)
+            for j in (c0, half + c0):  # the phase is 0 or float32(pi / 2), added once
+                store(j, cols, e * sine(s + per_column(3, j, cols)))
+        for c0 in range(live, WIDTH, cols):  # the ones column (if any) and the zeros
+            store(c0, cols, per_column(7, c0, cols))
+    else:
         # cols columns at a time: a thread holds a quarter of them per constant, so the
-        # constants of a step stay in registers (all 128 at once spill).
+        # constants of a step stay in registers (all 128 at once spill). Steps past the
+        # IPE's columns hold only the ones column's constant (their x and v are 0).
         for c0 in range(0, WIDTH, cols):
-            def per_column(k, c0=c0):  # [cols] -> [ROWS, cols]
-                v = cast(c_smem[k, pl.ds(c0, cols)], plgpu.Layout.WGMMA.reduce(0))
-                return lax.broadcast_in_dim(v, (ROWS, cols), [1])
-
-            # Products with the one-hot scales are exact (powers of two, zeros), so x is
-            # 2**l * mean[c] + phase rounded once, as the reference computes it.
-            x = (per_row(0) * per_column(0) + per_row(1) * per_column(1)
-                 + per_row(2) * per_column(2))
-            x = x + per_column(3)
-            k = lax.round(x * (1.0 / _TRIG_LIMIT))
-            for part in _LIMIT_PARTS:  # x mod float32(100 pi), into [-50 pi, 50 pi]
-                x = x - k * part
-            k = lax.round(x * (1.0 / (2 * math.pi)))
-            for part in _TWO_PI:  # then into [-pi, pi]
-                x = x - k * part
-            v = (per_row(3) * per_column(4) + per_row(4) * per_column(5)
-                 + per_row(5) * per_column(6))
-            o[:, pl.ds(c0, cols)] = (jnp.exp2(v) * jnp.sin(x) + per_column(7)).astype(o.dtype)
-
-    def step(t, carry):
-        buf = t % 2
-
-        @pl.when(t + 1 < tiles)
-        def _():  # the other buffer's tile was computed in the previous step
-            load(t + 1, 1 - buf)
-
-        plgpu.barrier_wait(bars.at[buf])
-        plgpu.wait_smem_to_gmem(1, wait_read_only=True)  # the copy out of o_smem[buf] (t - 2)
-        compute(mv_smem.at[buf], o_smem.at[buf])
-        plgpu.commit_smem()
-        plgpu.copy_smem_to_gmem(o_smem.at[buf], out_gmem.at[pl.ds((first + t) * ROWS, ROWS)])
-        return carry
-
-    lax.fori_loop(0, tiles, step, 0)
+            if c0 >= live:
+                store(c0, cols, per_column(7, c0, cols))
+                continue
+            x = scaled_mean(c0, cols) + per_column(3, c0, cols)
+            store(c0, cols, attenuation(c0, cols) * sine(x) + per_column(7, c0, cols))
+    plgpu.commit_smem()
+    plgpu.copy_smem_to_gmem(o_smem, out_gmem.at[rows])
     plgpu.wait_smem_to_gmem(0)
 
 
@@ -176,32 +192,47 @@ def _interpret_params():
     return params()
 
 
+def _plan(min_deg: int, max_deg: int, cols: int, paired: bool):
+    """``(cols, live, paired)`` for the kernel: ``live`` IPE columns. A step's columns are a
+    tile of the output's shared memory, so ``cols`` must divide its row of 128 (Mosaic GPU
+    rejects 24 or 48 when it compiles); the paired form needs such a ``cols`` (8 at least) to
+    divide the sine half as well, else the kernel steps through all columns ``COLS`` at a
+    time."""
+    live = 6 * (max_deg - min_deg)
+    if paired and (cols < 8 or WIDTH % cols or (live // 2) % cols):
+        cols, paired = COLS, False
+    if not paired and WIDTH % cols:
+        raise ValueError(f"cols={cols} must divide {WIDTH}")
+    return cols, live, paired
+
+
 @functools.lru_cache(maxsize=None)
-def _call(n_pad: int, dtype, interpret: bool, cols: int, tiles: int):
+def _call(n_pad: int, dtype, interpret: bool, cols: int, live: int, paired: bool):
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
     return plgpu.kernel(
-        functools.partial(_body, cols=cols, tiles=tiles, interpret=interpret),
+        functools.partial(_body, cols=cols, live=live, paired=paired, interpret=interpret),
         out_type=jax.ShapeDtypeStruct((n_pad, WIDTH), dtype),
-        scratch_types=[plgpu.SMEM((_N_CONSTANTS, WIDTH), jnp.float32),
-                       plgpu.SMEM((2, 6, ROWS), jnp.float32),
-                       plgpu.SMEM((2, ROWS, WIDTH), dtype),
-                       plgpu.Barrier(num_barriers=3)],
-        grid=(n_pad // (tiles * ROWS),),
-        grid_names=("ctas",),
+        scratch_types=[plgpu.SMEM((6, ROWS), jnp.float32),
+                       plgpu.SMEM((_N_CONSTANTS, WIDTH), jnp.float32),
+                       plgpu.SMEM((ROWS, WIDTH), dtype),
+                       plgpu.Barrier(num_barriers=2)],
+        grid=(n_pad // ROWS,),
+        grid_names=("tiles",),
         compiler_params=plgpu.CompilerParams(approx_math=True),
         interpret=_interpret_params() if interpret else None,
     )
 
 
-def _kernel_ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret, cols=COLS,
-                tiles=TILES):
+def _kernel_ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret, cols=None,
+                paired=None):
     n = means.shape[0]
-    tiles = min(tiles, -(-n // ROWS))  # a small input: one CTA, fewer tiles
-    n_pad = -(-n // (tiles * ROWS)) * tiles * ROWS
+    n_pad = -(-n // ROWS) * ROWS
     mv = jnp.concatenate([means, covs], axis=-1).astype(jnp.float32).T  # [6, N]
     mv = jnp.pad(mv, ((0, 0), (0, n_pad - n)))
-    out = _call(n_pad, jnp.dtype(dtype), bool(interpret), cols, tiles)(
+    plan = _plan(min_deg, max_deg, PAIRED_COLS if cols is None else cols,
+                 PAIRED if paired is None else paired)
+    out = _call(n_pad, jnp.dtype(dtype), bool(interpret), *plan)(
         mv, jnp.asarray(column_constants(min_deg, max_deg, ones_column)))
     return out if n_pad == n else out[:n]
 

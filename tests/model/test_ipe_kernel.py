@@ -123,23 +123,79 @@ def test_ipe_kernel_in_the_mosaic_gpu_interpreter():
         assert float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b))) < 1e-3
 
 
+# (min_deg, max_deg, cols, paired): the default plan, the paired form at other widths, the
+# unpaired form (which skips the steps past the IPE), and plans that fall back to it (an odd
+# sine half; a ones column inside a computed step).
+_PLANS = [(0, 16, None, None), (0, 16, 8, True), (0, 16, 16, True), (0, 16, 32, False),
+          (0, 8, 8, True), (-2, 5, 16, True), (3, 4, 8, True)]
+
+
+@pytest.mark.parametrize("min_deg,max_deg,cols,paired", _PLANS)
+def test_ipe_kernel_plans_lower_and_match_in_the_interpreter(min_deg, max_deg, cols, paired):
+    """Every plan lowers to Mosaic GPU for CUDA (its layouts) and, in the interpreter, gives
+    the reference's columns, ones column and zeros (float32, a few 1e-6)."""
+    _plgpu()
+    m = jax.ShapeDtypeStruct((70, 3), jnp.float32)
+
+    def fn(m, c, interpret=False):
+        return ipe._kernel_ipe(m, c, min_deg, max_deg, jnp.float32, True, interpret, cols, paired)
+
+    lowered = jax.jit(fn).trace(m, m).lower(lowering_platforms=("cuda",))
+    assert "mosaic_gpu" in lowered.as_text()
+    _interpreter()
+    means, covs = _gaussians(jax.random.PRNGKey(min_deg + 7 * max_deg), 70)
+    got = fn(means, covs, interpret=True)
+    ref = ipe.ipe_reference_padded(means, covs, min_deg, max_deg, jnp.float32, True)
+    assert got.shape == (70, ipe.WIDTH)
+    assert float(jnp.max(jnp.abs(got - ref))) < 2e-5
+
+
+def test_plan_falls_back_to_the_unpaired_form():
+    assert ipe._plan(0, 16, 16, True) == (16, 96, True)
+    assert ipe._plan(-2, 5, 16, True) == (ipe.COLS, 42, False)  # a sine half of 21 columns
+    assert ipe._plan(0, 16, 12, True) == (ipe.COLS, 96, False)  # not a multiple of 8
+    assert ipe._plan(0, 16, 48, True) == (ipe.COLS, 96, False)  # does not divide 128
+    assert ipe._plan(0, 8, 8, True) == (8, 48, True)
+    with pytest.raises(ValueError, match="divide"):
+        ipe._plan(0, 16, 48, False)
+
+
 @pytest.mark.skipif(not _hopper(), reason="needs a Hopper GPU (sm_90)")
-def test_ipe_kernel_matches_the_reference_on_hopper():
+@pytest.mark.parametrize("cols,paired", [(None, None), (32, False)])
+def test_ipe_kernel_matches_the_reference_on_hopper(cols, paired):
     """Fresh inputs each run, 2**17 + 5 rows (padded), means up to 400 (arguments to 1.3e7,
     where the 100 pi reduction does the work); a NaN mean gives NaN, not a number."""
     seed = np.random.SeedSequence().entropy % 2**31
     for scale in (6.0, 400.0):
         means, covs = _gaussians(jax.random.PRNGKey(seed), 2**17 + 5, scale)
-        got = jax.jit(lambda m, c: ipe.integrated_pos_enc_padded(
-            m, c, 0, 16, jnp.float32, ones_column=True))(means, covs)
+        got = jax.jit(lambda m, c: ipe._kernel_ipe(
+            m, c, 0, 16, jnp.float32, True, False, cols, paired))(means, covs)
         ref = ipe.ipe_reference_padded(means, covs, 0, 16, jnp.float32, True)
         assert bool(jnp.all(jnp.isfinite(got))), seed
         # The approximate sine's error (2**-20) plus the reference's own reduction shift.
         assert float(jnp.max(jnp.abs(got - ref))) < (2e-5 if scale < 10 else 2e-4), (seed, scale)
-        got16 = jax.jit(lambda m, c: ipe.integrated_pos_enc_padded(m, c, 0, 16))(means, covs)
+        got16 = jax.jit(lambda m, c: ipe._kernel_ipe(
+            m, c, 0, 16, jnp.bfloat16, False, False, cols, paired))(means, covs)
         diff = jnp.abs(got16.astype(jnp.float32) - ipe.ipe_reference_padded(
             means, covs, 0, 16).astype(jnp.float32))
         assert float(jnp.max(diff)) <= 2.0**-8, (seed, scale)
+        if cols is None:  # the default (paired) plan does the unpaired one's arithmetic
+            unpaired = jax.jit(lambda m, c: ipe._kernel_ipe(
+                m, c, 0, 16, jnp.float32, True, False, 32, False))(means, covs)
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(unpaired))
     bad = means.at[3, 1].set(jnp.nan)
-    out = jax.jit(lambda m, c: ipe.integrated_pos_enc_padded(m, c, 0, 16, jnp.float32))(bad, covs)
+    out = jax.jit(lambda m, c: ipe._kernel_ipe(
+        m, c, 0, 16, jnp.float32, False, False, cols, paired))(bad, covs)
     assert bool(jnp.all(jnp.isnan(out[3, [1, 4, 49]])))
+
+
+@pytest.mark.skipif(not _hopper(), reason="needs a Hopper GPU (sm_90)")
+@pytest.mark.parametrize("min_deg,max_deg,cols,paired", _PLANS)
+def test_ipe_kernel_plans_compile_and_match_on_hopper(min_deg, max_deg, cols, paired):
+    """Each plan also passes Mosaic GPU's compile-time checks (the CPU lowering does not run
+    them all) and matches the reference on the GPU."""
+    means, covs = _gaussians(jax.random.PRNGKey(np.random.SeedSequence().entropy % 2**31), 1000)
+    got = jax.jit(lambda m, c: ipe._kernel_ipe(
+        m, c, min_deg, max_deg, jnp.float32, True, False, cols, paired))(means, covs)
+    ref = ipe.ipe_reference_padded(means, covs, min_deg, max_deg, jnp.float32, True)
+    assert float(jnp.max(jnp.abs(got - ref))) < 2e-5
