@@ -5,7 +5,8 @@ except inside :meth:`SignalGate.guard` (a train step, whose donated input buffer
 gone, or a checkpoint save): there the signal waits until the block is done, so the state it
 leaves is whole. :func:`signals_held` notes further signals during the rescue save instead of
 obeying them. :class:`TrainingInterrupted` is what :func:`~.loop.train` raises afterwards,
-saying what was saved.
+saying what was saved. A signal that is ignored when training starts stays ignored
+(``nohup``'s SIGHUP, SIGINT in a background job of a script).
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ RESCUE_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP
                         if hasattr(signal, n))
 
 
+def _obeyed():
+    """The rescue signals not ignored now: one that is ignored when training starts (SIGHUP
+    under ``nohup``, SIGINT in a job a non-interactive shell started with ``&``) stays
+    ignored, as whoever started the process asked."""
+    return tuple(sig for sig in RESCUE_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN)
+
+
 def signal_of(exc):
     signum = getattr(exc, "signum", signal.SIGINT)
     return signal.Signals(signum).name, int(signum)
@@ -110,7 +118,7 @@ class SignalGate:
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        old = {sig: signal.signal(sig, self.handler) for sig in RESCUE_SIGNALS}
+        old = {sig: signal.signal(sig, self.handler) for sig in _obeyed()}
         try:
             yield self
         finally:
@@ -131,7 +139,7 @@ def signals_held(step):
                   f"{step}; it finishes in a moment (use kill -9 to abandon it).",
                   file=sys.stderr, flush=True)
 
-    old = {sig: signal.signal(sig, handler) for sig in RESCUE_SIGNALS}
+    old = {sig: signal.signal(sig, handler) for sig in _obeyed()}
     try:
         yield
     finally:

@@ -78,8 +78,15 @@ def test_sigterm_saves_and_a_second_ctrl_c_does_not_abort_the_save(tmp_path, mon
             os.kill(os.getpid(), signal.SIGTERM)
 
     config = training.Config(**{**TINY.to_dict(), "print_every": 1, "save_every": 100})
-    with pytest.raises(training.TrainingInterrupted) as e:
-        train(tmp_path / "run", config=config, callback=callback)
+    # Ctrl-C as in a terminal, whatever the test runner inherited (a script's background job
+    # starts with SIGINT ignored, and training leaves an ignored signal ignored).
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(training.TrainingInterrupted) as e:
+            train(tmp_path / "run", config=config, callback=callback)
+        after = signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert isinstance(e.value, KeyboardInterrupt)
     assert (e.value.signal_name, e.value.signum) == ("SIGTERM", signal.SIGTERM)
     assert (e.value.step, e.value.saved_step, e.value.last_checkpoint_step) == (2, 2, 2)
@@ -89,7 +96,25 @@ def test_sigterm_saves_and_a_second_ctrl_c_does_not_abort_the_save(tmp_path, mon
     assert os.path.exists(tmp_path / "run" / "config.json")
     # The handlers are restored afterwards.
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert after is signal.default_int_handler
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_a_signal_ignored_at_the_start_stays_ignored(tmp_path):
+    """Under nohup SIGHUP is ignored: closing the terminal must not stop the run."""
+    def callback(metrics):
+        if metrics["step"] == 2:
+            os.kill(os.getpid(), signal.SIGHUP)
+
+    config = training.Config(**{**TINY.to_dict(), "print_every": 1, "save_every": 100})
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        state = train(tmp_path / "nohup", config=config, callback=callback)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert state is not None
+    assert checkpoints.latest_step(str(tmp_path / "nohup")) == config.max_steps
 
 
 def test_a_lost_rescue_save_says_so(tmp_path, monkeypatch):
