@@ -43,10 +43,13 @@ from jax.sharding import PartitionSpec as P
 from mipnerf_lib.kernels import fused_mlp, fused_train
 from mipnerf_lib.kernels import mlp as fast_mlp
 
-__all__ = ["INTERPRET_ENV", "STEPS", "unsupported", "check_device", "chosen_by_auto", "mlp_apply"]
+__all__ = ["INTERPRET_ENV", "STEPS", "TRAIN_STEPS", "unsupported", "check_device", "chosen_by_auto", "mlp_apply"]
 
 INTERPRET_ENV = "MIPNERF_FUSED_MLP_INTERPRET"
 STEPS = 2  # weight chunks in flight: the fastest of 2 and 3 on an H200 (1.485 vs 1.593 ms)
+# The training kernels' ring: 3 chunks, 13.64-13.91 ms per train step against 14.44-14.53
+# with 2 (one H200, 2026-12-04, three calls each; docs/RESULTS.md).
+TRAIN_STEPS = 3
 
 
 def unsupported(mlp) -> str | None:
@@ -167,7 +170,7 @@ def mlp_apply(mlp, x, condition, train_kernels=False):
         m = nnx.merge(graphdef, state)
         x2 = x.reshape(-1, x.shape[-1])
         h = fused_train.trunk_train(x2, [l.kernel[...] for l in m.layers],
-                                    [l.bias[...] for l in m.layers], m.skip_layer, STEPS, 1,
+                                    [l.bias[...] for l in m.layers], m.skip_layer, TRAIN_STEPS, 1,
                                     interpret, prepadded)
         return fast_mlp.heads_forward(m, [h.reshape(*x.shape[:-1], -1)], condition)
 

@@ -17,9 +17,9 @@ from mipnerf_lib.kernels import fused_train as tr
 from tests.model.test_fused_mlp import D, _hopper, _interpreter, _paper_mlp, _plgpu, _rel
 
 
-def _losses(gt):
+def _losses(gt, steps=2):
     def kernel(x, k, b, interpret=True):
-        return jnp.sum(tr.trunk_train(x, k, b, 4, 2, 1, interpret).astype(jnp.float32) * gt)
+        return jnp.sum(tr.trunk_train(x, k, b, 4, steps, 1, interpret).astype(jnp.float32) * gt)
 
     def reference(x, k, b):
         return jnp.sum(fm.trunk_reference(x, k, b).astype(jnp.float32) * gt)
@@ -134,13 +134,14 @@ def test_fused_train_is_checked_like_fused():
 
 
 @pytest.mark.skipif(not _hopper(), reason="needs a Hopper GPU (sm_90)")
-def test_trunk_train_gradients_match_the_reference_on_hopper():
+@pytest.mark.parametrize("steps", [2, 3])  # the rings of weight chunks: fused.STEPS, TRAIN_STEPS
+def test_trunk_train_gradients_match_the_reference_on_hopper(steps):
     _, kernels, biases = _paper_mlp()
     seed = np.random.SeedSequence().entropy % 2**31  # fresh inputs each run
     k = jax.random.split(jax.random.PRNGKey(seed))
     n = fm.TILE_ROWS * 37 + 5
     x = jax.random.normal(k[0], (n, D))
-    kernel, reference = _losses(jax.random.normal(k[1], (n, 256)))
+    kernel, reference = _losses(jax.random.normal(k[1], (n, 256)), steps)
     got = jax.jit(jax.value_and_grad(lambda x, k, b: kernel(x, k, b, False),
                                      argnums=(0, 1, 2)))(x, kernels, biases)
     ref = jax.jit(jax.value_and_grad(reference, argnums=(0, 1, 2)))(x, kernels, biases)

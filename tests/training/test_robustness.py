@@ -178,7 +178,11 @@ def test_sighup_saves_like_ctrl_c(tmp_path):
     def callback(metrics):
         os.kill(os.getpid(), signal.SIGHUP)
 
-    with pytest.raises(training.TrainingInterrupted) as e:
-        train(tmp_path / "run", callback=callback)
+    before = signal.signal(signal.SIGHUP, signal.SIG_DFL)  # not nohup's SIG_IGN, if inherited
+    try:
+        with pytest.raises(training.TrainingInterrupted) as e:
+            train(tmp_path / "run", callback=callback)
+    finally:
+        signal.signal(signal.SIGHUP, before)
     assert (e.value.signal_name, e.value.saved_step) == ("SIGHUP", 3)
     assert checkpoints.latest_step(str(tmp_path / "run")) == 3
