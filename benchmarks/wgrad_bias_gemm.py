@@ -18,34 +18,23 @@ divided by the layer count.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import os
+import sys
 
-import jax
-import jax.numpy as jnp
-from jax import lax
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 
-def t_dot(a, b):
-    """``a^T @ b`` for ``a [N, i]``, ``b [N, j]``, float32 accumulation."""
-    return lax.dot_general(a, b, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
-
-
-def ones_dot(b):
-    """``1^T b`` through the matmul units, float32 (as ``kernels.mlp``)."""
-    return lax.dot(jnp.ones((1, b.shape[0]), b.dtype), b, preferred_element_type=jnp.float32)[0]
+from mipnerf_lib.kernels.fused_train import _t_dot as t_dot  # noqa: E402  (what the step runs)
+from mipnerf_lib.kernels.mlp import _ones_dot as ones_dot  # noqa: E402
+from _bench import median_ms  # noqa: E402
 
 
-def median_ms(fn, args, reps):
-    """Median wall time of ``reps`` synced calls of ``jax.jit(fn)(*args)``, ms; and its output."""
+def timed(fn, args, reps):
+    """``(median ms of the jitted fn over reps synced calls, its output)``."""
     f = jax.jit(fn)
-    out = jax.block_until_ready(f(*args))
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3, out
+    return median_ms(f, args, reps), f(*args)
 
 
 def rel_err(got, ref):
@@ -67,10 +56,10 @@ def main(argv=None):
     dzs = [jax.random.normal(keys[L + i], (n, w), jnp.bfloat16) for i in range(L)]
     print(f"{jax.devices()[0].device_kind}: {L} layers of [{n}, {w}] bfloat16, ms per layer")
 
-    ms, ref = median_ms(lambda hs, dzs: [(t_dot(h, d), ones_dot(d)) for h, d in zip(hs, dzs)],
+    ms, ref = timed(lambda hs, dzs: [(t_dot(h, d), ones_dot(d)) for h, d in zip(hs, dzs)],
                         (hs, dzs), a.reps)
     print(f"  dW + 1^T dz            {ms / L:.4f}")
-    ms, _ = median_ms(lambda hs, dzs: [t_dot(h, d) for h, d in zip(hs, dzs)], (hs, dzs), a.reps)
+    ms, _ = timed(lambda hs, dzs: [t_dot(h, d) for h, d in zip(hs, dzs)], (hs, dzs), a.reps)
     print(f"  dW only                {ms / L:.4f}")
     for s in a.strips:
         augs = jax.block_until_ready(
@@ -83,7 +72,7 @@ def main(argv=None):
             return [(r[:, :w].T, r[:, w]) for r in (t_dot(d, h) for h, d in zip(augs, dzs))]
 
         for name, fn in ((f"[h | 1]^T dz, {s:3d} cols", aug), (f"dz^T [h | 1], {s:3d} cols", aug_t)):
-            ms, out = median_ms(fn, (augs, dzs), a.reps)
+            ms, out = timed(fn, (augs, dzs), a.reps)
             err_w = rel_err([o[0] for o in out], [r[0] for r in ref])
             err_b = rel_err([o[1] for o in out], [r[1] for r in ref])
             print(f"  {name}  {ms / L:.4f}   (rel. error dW {err_w:.1e}, db {err_b:.1e})")
