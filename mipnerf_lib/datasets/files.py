@@ -29,6 +29,8 @@ __all__ = [
     "check_rotation",
     "ROTATION_TOL",
     "BlenderSplit",
+    "Intrinsics",
+    "check_intrinsics_size",
     "read_blender_split",
     "atomic_write",
     "current_umask",
@@ -181,6 +183,99 @@ class BlenderSplit:
     camera_angle_x: float
     image_paths: list
     camtoworlds: np.ndarray
+    intrinsics: "Intrinsics | None" = None
+
+
+#: Lens-distortion keys of colmap2nerf / nerfstudio transforms files. The loaders assume a
+#: pinhole camera, so nonzero values are refused (undistort the images first).
+DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
+#: Intrinsics keys read from a transforms file (top level), besides ``camera_angle_x``.
+INTRINSICS_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
+
+
+@dataclass
+class Intrinsics:
+    """A pinhole camera of a transforms file that gives more than ``camera_angle_x``.
+
+    Attributes:
+      fl_x, fl_y: focal lengths in pixels (at the size of the images on disk).
+      cx, cy: the principal point in pixels (image centre = ``w/2, h/2``).
+      w, h: the image size the numbers refer to, or None when the file does not say.
+    """
+
+    fl_x: float
+    fl_y: float
+    cx: float | None
+    cy: float | None
+    w: int | None
+    h: int | None
+
+    def scaled(self, width: int, height: int, factor: int = 1):
+        """``(fl_x, fl_y, cx, cy)`` for images of ``width x height`` read at ``factor``.
+
+        A missing principal point is the image centre. Sizes are checked against ``w``/``h``
+        by the caller (:func:`check_intrinsics_size`).
+        """
+        cx = width / 2 if self.cx is None else self.cx / factor
+        cy = height / 2 if self.cy is None else self.cy / factor
+        return self.fl_x / factor, self.fl_y / factor, cx, cy
+
+
+def _read_intrinsics(meta, json_path):
+    """The :class:`Intrinsics` of a transforms file, or None if it gives only the angle."""
+    distorted = {k: meta[k] for k in DISTORTION_KEYS if k in meta}
+    for key, value in distorted.items():
+        if as_number(value, f"{json_path}: {key}") != 0.0:
+            raise DatasetError(
+                f"{json_path}: lens distortion {key}={value} is not supported (the loaders "
+                "assume a pinhole camera, and ignoring it would bend every ray). Undistort "
+                "the images first (e.g. COLMAP's image_undistorter, or `python -m "
+                "mipnerf_lib prepare`, which writes undistorted images), then remove "
+                f"{', '.join(sorted(distorted))} from the file.")
+    given = {k: as_number(meta[k], f"{json_path}: {k}", integer=k in ("w", "h"))
+             for k in INTRINSICS_KEYS if k in meta}
+    if not given:
+        return None
+    for key in ("fl_x", "fl_y", "w", "h"):
+        if key in given and not given[key] > 0:
+            raise DatasetError(f"{json_path}: {key} must be positive, got {given[key]}.")
+    if "fl_x" not in given and "fl_y" not in given:
+        fl = None
+    else:
+        fl = given.get("fl_x", given.get("fl_y"))
+    if fl is None:
+        if "camera_angle_x" not in meta or "w" not in given:
+            raise DatasetError(
+                f"{json_path}: gives {', '.join(sorted(given))} but no focal length: add "
+                "fl_x (pixels), or camera_angle_x and w.")
+        angle = as_number(meta["camera_angle_x"], f"{json_path}: camera_angle_x")
+        fl = 0.5 * given["w"] / math.tan(0.5 * angle)
+    intr = Intrinsics(given.get("fl_x", fl), given.get("fl_y", given.get("fl_x", fl)),
+                      given.get("cx"), given.get("cy"), given.get("w"), given.get("h"))
+    for key, value, size in (("cx", intr.cx, intr.w), ("cy", intr.cy, intr.h)):
+        if value is not None and (value <= 0 or (size is not None and value >= size)):
+            raise DatasetError(
+                f"{json_path}: principal point {key}={value} lies outside the image"
+                f"{f' (0..{size})' if size is not None else ''}.")
+    return intr
+
+
+def check_intrinsics_size(split: "BlenderSplit", width: int, height: int, factor: int = 1):
+    """Raise unless the images (``width x height`` after ``factor``) match the file's w/h."""
+    intr = split.intrinsics
+    if intr is None:
+        return
+    for key, given, have in (("w", intr.w, width), ("h", intr.h, height)):
+        if given is not None and abs(given / factor - have) > 0.5:
+            raise DatasetError(
+                f"{split.json_path}: {key}={given} but the images are {width}x{height}"
+                f"{f' at factor {factor}' if factor > 1 else ''}: the focal length and "
+                "principal point would be off. Fix w/h or the images.")
+    for key, value, size in (("cx", intr.cx, width * factor), ("cy", intr.cy, height * factor)):
+        if value is not None and not 0 < value < size:
+            raise DatasetError(
+                f"{split.json_path}: principal point {key}={value} lies outside the "
+                f"{width * factor}x{height * factor} images.")
 
 
 def read_blender_split(data_dir, split):
@@ -196,12 +291,20 @@ def read_blender_split(data_dir, split):
     meta = read_json(json_path)
     if not isinstance(meta, dict):
         raise DatasetError(f"{json_path}: expected a JSON object at the top level.")
-    for key in ("camera_angle_x", "frames"):
-        if key not in meta:
-            raise DatasetError(f"{json_path}: missing key {key!r}.")
-    angle = as_number(meta["camera_angle_x"], f"{json_path}: camera_angle_x")
-    if not (math.isfinite(angle) and 0 < angle < math.pi):
-        raise DatasetError(f"{json_path}: camera_angle_x must be in (0, pi) radians, got {angle}.")
+    if "frames" not in meta:
+        raise DatasetError(f"{json_path}: missing key 'frames'.")
+    intrinsics = _read_intrinsics(meta, json_path)
+    if "camera_angle_x" in meta:
+        angle = as_number(meta["camera_angle_x"], f"{json_path}: camera_angle_x")
+        if not (math.isfinite(angle) and 0 < angle < math.pi):
+            raise DatasetError(
+                f"{json_path}: camera_angle_x must be in (0, pi) radians, got {angle}.")
+    elif intrinsics is not None and intrinsics.w is not None:
+        angle = 2 * math.atan(0.5 * intrinsics.w / intrinsics.fl_x)
+    elif intrinsics is not None:
+        angle = math.nan  # the focal comes from fl_x; the loader needs no angle
+    else:
+        raise DatasetError(f"{json_path}: missing key 'camera_angle_x' (or fl_x).")
     frames = meta["frames"]
     if not isinstance(frames, list) or not frames:
         raise DatasetError(f"{json_path}: 'frames' is empty (or not a list): no images.")
@@ -211,6 +314,13 @@ def read_blender_split(data_dir, split):
         for key in ("file_path", "transform_matrix"):
             if not isinstance(frame, dict) or key not in frame:
                 raise DatasetError(f"{where}: missing key {key!r}.")
+        per_frame = sorted(k for k in INTRINSICS_KEYS + DISTORTION_KEYS + ("camera_angle_x",)
+                           if k in frame)
+        if per_frame:
+            raise DatasetError(
+                f"{where}: per-frame intrinsics ({', '.join(per_frame)}) are not supported: "
+                "every frame of a split shares the file's top-level camera. Move them to the "
+                "top level (all frames alike), or split the data by camera.")
         mat = as_matrix(frame["transform_matrix"], f"{where}.transform_matrix")
         check_rotation(mat, f"{where}.transform_matrix")
         mats.append(mat)
@@ -222,7 +332,7 @@ def read_blender_split(data_dir, split):
         paths.append(path)
     if len({m.shape for m in mats}) > 1:
         raise DatasetError(f"{json_path}: transform_matrix shapes differ between frames.")
-    return BlenderSplit(json_path, angle, paths, np.stack(mats))
+    return BlenderSplit(json_path, angle, paths, np.stack(mats), intrinsics)
 
 
 

@@ -80,6 +80,13 @@ class LLFF(Dataset):
         poses = poses_arr[:, :15].reshape(-1, 3, 5).astype(np.float64)
         for i, pose in enumerate(poses):
             check_rotation(pose[:, :3], f"{pb_path}: image {i}'s pose")
+            height, width, focal = pose[:, 4]
+            if not (height > 0 and width > 0 and focal > 0):
+                raise DatasetError(
+                    f"{pb_path}: image {i}'s height/width/focal column is {height:g}, "
+                    f"{width:g}, {focal:g}: all three must be positive (a negative focal "
+                    "would flip every ray). Regenerate poses_bounds.npy (imgs2poses, or "
+                    "`python -m mipnerf_lib prepare --format llff`).")
         images, folder, files = self._load_images(len(poses_arr), factor, pb_path)
 
         bds = poses_arr[:, 15:].astype(np.float64)

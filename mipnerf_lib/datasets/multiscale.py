@@ -35,6 +35,7 @@ from mipnerf_lib.datasets.files import (
     atomic_write,
     box_downsample,
     load_image,
+    check_intrinsics_size,
     read_blender_split,
 )
 
@@ -49,10 +50,16 @@ def down2(img):
     return box_downsample(img, 2)
 
 
-def pix2cam_list(focal, width, height):
-    """Inverse intrinsics of one level as a nested list of Python floats."""
-    cx, cy = width * 0.5, height * 0.5
-    return [[1.0 / focal, 0.0, -cx / focal], [0.0, -1.0 / focal, cy / focal], [0.0, 0.0, -1.0]]
+def pix2cam_list(focal, width, height, fl_y=None, cx=None, cy=None):
+    """Inverse intrinsics of one level as a nested list of Python floats.
+
+    ``focal`` is the horizontal focal length; ``fl_y`` (default ``focal``) the vertical one;
+    the principal point defaults to the image centre.
+    """
+    fl_y = focal if fl_y is None else fl_y
+    cx = width * 0.5 if cx is None else cx
+    cy = height * 0.5 if cy is None else cy
+    return [[1.0 / focal, 0.0, -cx / focal], [0.0, -1.0 / fl_y, cy / fl_y], [0.0, 0.0, -1.0]]
 
 
 def _check_sizes(split_meta, n_down):
@@ -101,7 +108,12 @@ def convert_to_nerfdata(basedir, newdir, n_down=4):
             out = {key: [] for key in META_KEYS}
             for i, path in enumerate(meta.image_paths):
                 img = load_image(path)
-                focal = 0.5 * img.shape[1] / np.tan(0.5 * meta.camera_angle_x)
+                check_intrinsics_size(meta, img.shape[1], img.shape[0])
+                if meta.intrinsics is None:
+                    focal = 0.5 * img.shape[1] / np.tan(0.5 * meta.camera_angle_x)
+                    fl_y = cx = cy = None
+                else:
+                    focal, fl_y, cx, cy = meta.intrinsics.scaled(img.shape[1], img.shape[0])
                 for j in range(n_down):
                     fname = f"{imgdir}/{i:03d}_d{j}.png"
                     img8 = Image.fromarray(np.uint8(img * 255))
@@ -116,7 +128,12 @@ def convert_to_nerfdata(basedir, newdir, n_down=4):
                     out["near"].append(2.0)
                     out["far"].append(6.0)
                     out["lossmult"].append(4.0**j)
-                    out["pix2cam"].append(pix2cam_list(focal_j, width, height))
+                    if fl_y is None:
+                        out["pix2cam"].append(pix2cam_list(focal_j, width, height))
+                    else:
+                        k = 2.0**j
+                        out["pix2cam"].append(pix2cam_list(focal_j, width, height, fl_y / k,
+                                                           cx / k, cy / k))
                     if j + 1 < n_down:  # (the paper's script also halves after the last level)
                         img = down2(img)
                 bar.update()
