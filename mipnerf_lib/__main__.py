@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p, config_required_default):
         p.add_argument("--config", default=config_required_default,
-                       help="preset name (see --list_configs); eval/render default to the "
+                       help="preset name (see the list_configs command); eval/render default to the "
                             "train_dir's config.json")
         p.add_argument("--data_dir", default=None,
                        help="dataset folder (default: the embedded procedural scene)")
@@ -189,9 +189,11 @@ def _data_dir(args, config):
 
 def _run(args) -> int:
     if args.command == "list_configs":
-        from mipnerf_lib.config import PRESETS
+        from mipnerf_lib.config import EXTRA_PRESETS, PRESETS
 
         print("\n".join(sorted(PRESETS)))
+        for name, fn in sorted(EXTRA_PRESETS.items()):  # ours: the docstring's first line
+            print(f"{name}  ({fn.__doc__.splitlines()[0].strip()})")
         return 0
     _check_args(args)
     if args.multihost:

@@ -23,8 +23,10 @@ from mipnerf_lib.config.fields import (
 )
 from mipnerf_lib.config.overrides import apply_overrides
 from mipnerf_lib.config.presets import (
+    EXTRA_PRESETS,
     PRESETS,
     blender,
+    cpu,
     blender_noextras,
     blender_noipe,
     default,
