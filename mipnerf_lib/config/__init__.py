@@ -35,6 +35,7 @@ from mipnerf_lib.config.presets import (
     multiblender,
     multiblender_noextras,
     multiblender_noipe,
+    multiblender_nerf,
     multiblender_noloss,
 )
 

@@ -93,6 +93,16 @@ def cpu() -> Config:
         max_steps=2400, print_every=100, save_every=600)
 
 
+def multiblender_nerf() -> Config:
+    """Not a gin file: the paper's Table 1 NeRF row on multiscale data, as we run it.
+
+    ``multiblender_noipe`` (positional encoding of the sample means) without the ``lossmult``
+    weighting (``disable_multiscale_loss``): NeRF trained on the same multiscale images as
+    mip-NeRF, without either of mip-NeRF's two changes.
+    """
+    return dataclasses.replace(Config(), disable_integration=True, disable_multiscale_loss=True)
+
+
 #: Preset name -> function returning the Config.
 PRESETS: dict[str, Callable[[], Config]] = {
     "default": default,
@@ -110,6 +120,7 @@ PRESETS: dict[str, Callable[[], Config]] = {
 #: paper's ``configs/*.gin``); :func:`get_config` and ``list_configs`` know both.
 EXTRA_PRESETS: dict[str, Callable[[], Config]] = {
     "cpu": cpu,
+    "multiblender_nerf": multiblender_nerf,
 }
 
 

@@ -18,7 +18,8 @@ import math
 
 import numpy as np
 
-__all__ = ["Sphere", "Box", "Cylinder", "Disk", "Wall", "scene_objects", "trace", "render_view"]
+__all__ = ["Sphere", "Box", "Cylinder", "Disk", "CheckerDisk", "Wall", "scene_objects",
+           "showcase_objects", "SHOWCASE_RADIUS", "trace", "render_view"]
 
 _EPS = 1e-4
 _LIGHT = np.array([0.4, -0.3, 0.85]) / np.linalg.norm([0.4, -0.3, 0.85])
@@ -169,6 +170,20 @@ class Disk:
         return n, _two_colours(rings, *self.colours)
 
 
+class CheckerDisk(Disk):
+    """Horizontal disk with a square checkerboard of period ``2 * cell`` in (x, y)."""
+
+    def __init__(self, height, radius, cell, colours):
+        super().__init__(height, radius, 0.0, colours)
+        self.cell = cell
+
+    def shade(self, p):
+        n = np.zeros_like(p)
+        n[2] = 1
+        parity = (np.floor(p[0] / self.cell) + np.floor(p[1] / self.cell)) % 2 == 0
+        return n, _two_colours(parity, *self.colours)
+
+
 class Wall:
     """The plane ``y = y0`` with a checkerboard of period ``2 * cell`` in (x, z)."""
 
@@ -197,6 +212,30 @@ def scene_objects():
         Sphere((0.35, -0.25, -0.05), 0.45, ((0.95, 0.55, 0.10), (0.95, 0.95, 0.95))),
         Box((-0.4, 0.3, -0.15), (0.3, 0.25, 0.35), 0.05, ((0.80, 0.10, 0.10), (0.95, 0.92, 0.85))),
         Cylinder((0.45, 0.55), 0.18, -0.5, 0.4, 0.03, ((0.10, 0.60, 0.20), (0.95, 0.95, 0.95))),
+    ]
+
+
+#: Every object of :func:`showcase_objects` lies within this distance of the origin.
+SHOWCASE_RADIUS = 1.9
+
+
+def showcase_objects():
+    """A scene made to alias: high-contrast checkers and stripes, fine at every scale.
+
+    A checkered ground (radius 1.8, receding towards the horizon from low cameras), a box with
+    a 3D checkerboard and a striped column. The periods are ``2 pi / 64`` (ground, box) and
+    ``2 pi / 128`` (stripes), which are periods of the positional encoding's own frequencies
+    (``2**6``, ``2**7``): so a small network can represent the textures exactly and the
+    lesson is about aliasing, not about network capacity. Seen by a 256-pixel camera with the
+    Blender field of view at distance 4, a ground period spans about 9 pixels and a stripe
+    period 4: resolved at full resolution, far below a pixel at 1/8.
+    """
+    cell = np.pi / 64  # half a period of sin(64 x)
+    return [
+        CheckerDisk(-0.5, 1.8, cell, ((0.93, 0.93, 0.90), (0.07, 0.07, 0.10))),
+        Box((0.45, 0.35, -0.1), (0.3, 0.3, 0.4), cell, ((0.85, 0.12, 0.10), (0.95, 0.95, 0.92))),
+        Cylinder((-0.45, -0.35), 0.28, -0.5, 0.75, cell / 2, ((0.98, 0.82, 0.15),
+                                                                (0.10, 0.12, 0.40))),
     ]
 
 

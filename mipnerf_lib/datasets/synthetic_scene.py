@@ -94,7 +94,7 @@ def _check_args(width, supersample, counts):
 
 
 def make_scene(outdir, width=64, n_train=24, n_val=4, n_test=8, seed=0, supersample=8,
-               camera_angle_x=CAMERA_ANGLE_X):
+               camera_angle_x=CAMERA_ANGLE_X, objects=None):
     """Render the scene in the Blender layout (square images) into ``outdir``.
 
     Args:
@@ -104,6 +104,8 @@ def make_scene(outdir, width=64, n_train=24, n_val=4, n_test=8, seed=0, supersam
       seed: seeds the random train/val cameras and the sub-pixel jitter.
       supersample: sub-pixel rays per pixel and axis.
       camera_angle_x: horizontal field of view in radians.
+      objects: the primitives to trace (default :func:`~.raytracer.scene_objects`; e.g.
+        :func:`~.raytracer.showcase_objects`, the scene made to alias).
 
     Returns:
       ``Path`` of ``outdir``.
@@ -111,7 +113,7 @@ def make_scene(outdir, width=64, n_train=24, n_val=4, n_test=8, seed=0, supersam
     _check_args(width, supersample, {"n_train": n_train, "n_val": n_val, "n_test": n_test})
     outdir = Path(outdir)
     focal = 0.5 * width / math.tan(0.5 * camera_angle_x)
-    objects = scene_objects()
+    objects = scene_objects() if objects is None else objects
     poses = {
         "train": blender_poses(n_train, np.random.default_rng([seed, 0])),
         "val": blender_poses(n_val, np.random.default_rng([seed, 1])),

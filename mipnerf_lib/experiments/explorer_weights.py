@@ -27,7 +27,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-__all__ = ["WEIGHTS", "MODEL_NAMES", "explorer_configs", "export", "load", "main"]
+__all__ = ["WEIGHTS", "MODEL_NAMES", "explorer_configs", "export", "save_models", "load", "main"]
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "course" / "assets" / "explorer_weights.npz"
 MODEL_NAMES = ("NeRF (PE, no lossmult)", "mip-NeRF")
@@ -66,7 +66,7 @@ def export(out=WEIGHTS, steps: int = DEFAULT_STEPS, seed: int = 0, verbose: bool
     first = next(iter(configs.values()))
     train_set = datasets.get_dataset("train", data_dir, first, seed=first.seed)
     test_set = datasets.get_dataset("test", data_dir, first)
-    arrays, psnr = {}, {}
+    runs, psnr = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for k, (name, config) in enumerate(configs.items()):
             t0 = time.perf_counter()
@@ -74,20 +74,31 @@ def export(out=WEIGHTS, steps: int = DEFAULT_STEPS, seed: int = 0, verbose: bool
             res = evaluation.evaluate(config, run.state, test_set, f"{tmp}/{k}/test", graphdef=run.graphdef,
                                       max_images=8, save_images=False, verbose=False)
             psnr[name] = [float(res["per_scale"][c]["psnr"]) for c in evaluation.SCALE_NAMES]
-            arrays[f"config/{k}"] = np.array(json.dumps({"name": name, "config": config.to_dict()}))
-            for key, leaf in _flatten(jax.device_get(run.state.params)).items():
-                arrays[f"params/{k}/{key}"] = leaf.astype(np.float32)
+            runs[name] = (config, jax.device_get(run.state.params))
             if verbose:
                 print(f"{name}: {steps} steps in {time.perf_counter() - t0:.0f} s; test PSNR per scale "
                       f"{np.round(psnr[name], 2).tolist()}")
-    arrays["meta"] = np.array(json.dumps({"steps": int(steps), "seed": int(seed), "scene_width": SCENE_WIDTH,
-                                          "test_psnr_per_scale": psnr}))
+    save_models(out, runs, {"steps": int(steps), "seed": int(seed), "scene_width": SCENE_WIDTH,
+                            "test_psnr_per_scale": psnr})
+    if verbose:
+        print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB)")
+    return psnr
+
+
+def save_models(out, runs: dict, meta: dict) -> Path:
+    """Write ``runs = {name: (config, params)}`` and the JSON-able ``meta`` to ``out`` (the
+    format :func:`load` reads: per model its Config as JSON and one float32 array per
+    parameter leaf, keyed by its path in the tree)."""
+    arrays = {}
+    for k, (name, (config, params)) in enumerate(runs.items()):
+        arrays[f"config/{k}"] = np.array(json.dumps({"name": name, "config": config.to_dict()}))
+        for key, leaf in _flatten(params).items():
+            arrays[f"params/{k}/{key}"] = np.asarray(leaf).astype(np.float32)
+    arrays["meta"] = np.array(json.dumps(meta))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **arrays)
-    if verbose:
-        print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
-    return psnr
+    return out
 
 
 def load(path=WEIGHTS):

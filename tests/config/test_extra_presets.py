@@ -24,3 +24,10 @@ def test_list_configs_marks_ours(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[:len(PRESETS)] == sorted(PRESETS)
     assert any(line.startswith("cpu  (Not the paper's") for line in lines)
+
+
+def test_multiblender_nerf_is_the_table_1_nerf_row():
+    """multiblender_noipe without the lossmult weighting: mip-NeRF's two changes undone."""
+    nerf, noipe = get_config("multiblender_nerf").validate(), get_config("multiblender_noipe")
+    assert nerf == dataclasses.replace(noipe, disable_multiscale_loss=True)
+    assert nerf.disable_integration and nerf.disable_multiscale_loss
