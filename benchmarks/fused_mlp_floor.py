@@ -29,7 +29,7 @@ fused trunk can reach. This script times, in bfloat16 with float32 accumulation:
 and prints TFLOP/s, the fraction of the chain's time each GEMM takes, and the render floor
 they imply (an 800x800 view: 1.77e14 FLOP in the full MLP forward).
 
-    python benchmarks/fused_mlp_floor.py --rows 524288 --iters 20
+    python -m benchmarks.fused_mlp_floor --rows 524288 --iters 20
 """
 
 from __future__ import annotations

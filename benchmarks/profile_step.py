@@ -1,8 +1,9 @@
 """Where the GPU time of a train step and of a render goes: a ``jax.profiler`` trace, summed.
 
-Traces ``--steps`` train steps (the paper's configuration, as ``train_throughput.py``) and
-``--chunks`` render chunks (as ``render_speed.py``), then reads the trace's Perfetto JSON
-and prints, per traced phase:
+Traces ``--steps`` train steps (the paper's configuration, as
+:mod:`benchmarks.train_throughput`) and ``--chunks`` render chunks (as
+:mod:`benchmarks.render_speed`), then reads the trace's Perfetto JSON and prints, per traced
+phase:
 
 * the wall time, the time some GPU kernel was running (the union of the kernel intervals)
   and the idle rest;
@@ -13,9 +14,9 @@ It also times the weight-gradient GEMM of one trunk layer on its own (``x^T @ dY
 ``[N, 256]^T @ [N, 256]`` in bfloat16 with float32 accumulation, ``N`` = batch x samples):
 the GEMM whose ``K`` of ~5e5 asks whether cuBLAS splits K.
 
-    PYTHONPATH=. python benchmarks/profile_step.py --set compute_dtype=bfloat16 \\
+    python -m benchmarks.profile_step --set compute_dtype=bfloat16 \\
         --json $OUT/profile.json --trace_dir $OUT/trace
-    python benchmarks/profile_step.py --batch_size 256 --num_samples 16 --net_width 32 \\
+    python -m benchmarks.profile_step --batch_size 256 --num_samples 16 --net_width 32 \\
         --net_depth 2 --chunk 256 --steps 2 --chunks 2        # CPU smoke test
 """
 
@@ -31,21 +32,18 @@ import math
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from mipnerf_lib import evaluation, training  # noqa: E402
-from mipnerf_lib.config import Config, apply_overrides  # noqa: E402
-from mipnerf_lib.rendering import render_image  # noqa: E402
-from _bench import add_config_args, apply_precision, median_ms, write_json  # noqa: E402
-from render_speed import view_rays  # noqa: E402
-from train_throughput import synthetic_batch  # noqa: E402
+from benchmarks._bench import add_config_args, apply_precision, median_ms, write_json
+from benchmarks.render_speed import view_rays
+from benchmarks.train_throughput import synthetic_batch
+from mipnerf_lib import evaluation, training
+from mipnerf_lib.config import Config, apply_overrides
+from mipnerf_lib.rendering import render_image
 
 _GEMM = re.compile(r"gemm|xmma|cutlass|cublas|wgmma|sm90_|nvjet|dot|matmul", re.I)
 _PALLAS = re.compile(r"mosaic|pallas|fused_mlp|_body", re.I)

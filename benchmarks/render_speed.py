@@ -10,9 +10,9 @@ the whole view, and rays/s.
 
 Examples::
 
-    python benchmarks/render_speed.py                               # 800x800, paper model
-    python benchmarks/render_speed.py --chunk 16384 --precision highest
-    python benchmarks/render_speed.py --width 32 --height 32 --num_samples 16 \\
+    python -m benchmarks.render_speed                               # 800x800, paper model
+    python -m benchmarks.render_speed --chunk 16384 --precision highest
+    python -m benchmarks.render_speed --width 32 --height 32 --num_samples 16 \\
         --net_width 64 --repeats 2                                   # CPU smoke test
 """
 
@@ -21,20 +21,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mipnerf_lib import camera, evaluation, training  # noqa: E402
-from mipnerf_lib.config import Config, apply_overrides  # noqa: E402
-from mipnerf_lib.rendering import render_image  # noqa: E402
-from _bench import add_config_args, apply_precision, print_summary  # noqa: E402
+from benchmarks._bench import add_config_args, apply_precision, print_summary
+from mipnerf_lib import camera, evaluation, training
+from mipnerf_lib.config import Config, apply_overrides
+from mipnerf_lib.rendering import render_image
 
 CAMERA_ANGLE_X = 0.6911112070083618  # the NeRF synthetic scenes' field of view
 

@@ -5,26 +5,27 @@ Runs, on whatever devices JAX sees:
 1. **Parity of the fast path** (``Config.mlp_impl='fast'``, :mod:`mipnerf_lib.kernels.mlp`)
    against the reference MLP on fresh random inputs (a new seed each run): relative error of
    the outputs and of every parameter gradient, float32 and bfloat16; NaN never passes.
-2. **Training throughput** (``train_throughput.py``): the paper's configuration (batch 4096,
-   128 + 128 samples, the 8 x 256 MLP), reference and fast MLP, float32 and bfloat16; on a
-   Hopper GPU also ``mlp_impl='fused_train'`` (bfloat16).
-3. **Rendering** (``render_speed.py``): one 800x800 view, reference and fast, both dtypes,
-   and on a Hopper GPU ``mlp_impl='fused'`` (the MLP's forward in one kernel, bfloat16).
+2. **Training throughput** (:mod:`benchmarks.train_throughput`): the paper's configuration
+   (batch 4096, 128 + 128 samples, the 8 x 256 MLP), reference and fast MLP, float32 and
+   bfloat16; on a Hopper GPU also ``mlp_impl='fused_train'`` (bfloat16).
+3. **Rendering** (:mod:`benchmarks.render_speed`): one 800x800 view, reference and fast,
+   both dtypes, and on a Hopper GPU ``mlp_impl='fused'`` (the MLP's forward in one kernel,
+   bfloat16).
 4. **Same-steps PSNR** of the fast vs the reference path (``--parity_steps`` on the
    embedded scene, same seed and data order): the fast path must stay within 0.1 dB; on a
    Hopper GPU also 'fused' (trained as 'fast', its test views rendered by the kernel) and
    'fused_train' (the trunk's forward and backward in kernels too).
-5. **What a fused MLP kernel could give** (``fused_mlp_floor.py``): the 8-layer trunk
-   unfused vs one GEMM of its FLOPs, and the train step and render with a 1 x 32 MLP (the
-   time of everything but the MLP).
-6. **Time to quality** (``time_to_quality.py``, optional: ``--ttq_data_dir`` a Blender
-   scene such as lego): 400x400, all_images, the paper's schedule shape squeezed to
+5. **What a fused MLP kernel could give** (:mod:`benchmarks.fused_mlp_floor`): the 8-layer
+   trunk unfused vs one GEMM of its FLOPs, and the train step and render with a 1 x 32 MLP
+   (the time of everything but the MLP).
+6. **Time to quality** (:mod:`benchmarks.time_to_quality`, optional: ``--ttq_data_dir`` a
+   Blender scene such as lego): 400x400, all_images, the paper's schedule shape squeezed to
    ``--ttq_steps``, bfloat16 with the fast MLP.
 
 Examples::
 
-    python benchmarks/run_all.py --ttq_data_dir data/nerf_synthetic/lego --ttq_steps 20000
-    python benchmarks/run_all.py --quick          # CPU smoke test, tiny sizes, no TTQ
+    python -m benchmarks.run_all --ttq_data_dir data/nerf_synthetic/lego --ttq_steps 20000
+    python -m benchmarks.run_all --quick          # CPU smoke test, tiny sizes, no TTQ
 
 ``--merge FILE`` adds the fields of a JSON file (e.g. timings of google/mipnerf's code
 measured in the same call by the harness that ``docs/RESULTS.md`` describes).
@@ -35,22 +36,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import jax
+import jax.numpy as jnp
+from flax import nnx
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from flax import nnx  # noqa: E402
-
-import fused_mlp_floor  # noqa: E402
-import render_speed  # noqa: E402
-import time_to_quality  # noqa: E402
-import train_throughput  # noqa: E402
-from mipnerf_lib import datasets, model  # noqa: E402
+from benchmarks import fused_mlp_floor, render_speed, time_to_quality, train_throughput
+from mipnerf_lib import model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

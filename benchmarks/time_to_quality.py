@@ -9,10 +9,10 @@ end every test view is evaluated. The schedule has the paper's shape (log-linear
 same factor (2500 of 1M steps, at least ``--min_delay`` steps).
 
     # lego at half resolution (400x400), all_images batching, on one GPU:
-    python benchmarks/time_to_quality.py --data_dir path/to/nerf_synthetic/lego \\
+    python -m benchmarks.time_to_quality --data_dir path/to/nerf_synthetic/lego \\
         --factor 2 --max_steps 9000 --segments 6 --out runs/ttq
     # CPU smoke test on the embedded scene:
-    python benchmarks/time_to_quality.py --max_steps 40 --segments 2 --set batch_size=256 \\
+    python -m benchmarks.time_to_quality --max_steps 40 --segments 2 --set batch_size=256 \\
         --set num_samples=16 --set net_width=32 --set net_depth=2
 """
 
@@ -21,17 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mipnerf_lib import datasets, evaluation, metrics, training  # noqa: E402
-from mipnerf_lib.config import apply_overrides, get_config  # noqa: E402
-from _bench import add_config_args, apply_precision, squeezed_run_overrides  # noqa: E402
+from benchmarks._bench import add_config_args, apply_precision, squeezed_run_overrides
+from mipnerf_lib import datasets, evaluation, metrics, training
+from mipnerf_lib.config import apply_overrides, get_config
 
 
 def _parse(argv=None):

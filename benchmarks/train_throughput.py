@@ -12,10 +12,8 @@ Reported:
   * ms/step as the training loop runs: ``--steps`` steps, each dispatched before the
     previous one's stats are fetched (``training.train`` does this), total time / steps;
   * XLA FLOPs per step (``compiled.cost_analysis()['flops']``; for a sharded step XLA
-    reports the per-device program, so it is multiplied by the device count). On CPU it
-    agrees with the hand count to ~5 %; on an H100 (JAX 0.11.2) it reported 2.15e12 for
-    the paper's step against 3.84e12 by hand -- we have not traced which ops its GPU cost
-    model leaves out, so read TFLOP/s from the hand count;
+    reports the per-device program, so it is multiplied by the device count). XLA's GPU
+    cost model leaves some of the step's work out, so read TFLOP/s from the hand count;
   * a hand count of FLOPs per ray: each MLP layer costs ``2 * n_in * n_out`` FLOPs per
     sample (a multiply and an add per weight), summed over the layers actually evaluated
     per sample (trunk, density, bottleneck, view-conditioned layer(s), RGB), times
@@ -27,9 +25,9 @@ Reported:
 
 Examples::
 
-    python benchmarks/train_throughput.py                        # paper configuration
-    python benchmarks/train_throughput.py --precision highest
-    python benchmarks/train_throughput.py --batch_size 256 --num_samples 16 \\
+    python -m benchmarks.train_throughput                        # paper configuration
+    python -m benchmarks.train_throughput --precision highest
+    python -m benchmarks.train_throughput --batch_size 256 --num_samples 16 \\
         --net_width 64 --net_depth 4 --steps 5 --warmup 1         # CPU smoke test
 """
 
@@ -37,21 +35,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mipnerf_lib import training  # noqa: E402
-from mipnerf_lib.config import Config, apply_overrides  # noqa: E402
-from _bench import add_config_args, apply_precision, print_summary  # noqa: E402
-from mipnerf_lib.camera import Rays  # noqa: E402
-from mipnerf_lib.model import point_encoding_size, view_encoding_size  # noqa: E402
+from benchmarks._bench import add_config_args, apply_precision, print_summary
+from mipnerf_lib import training
+from mipnerf_lib.config import Config, apply_overrides
+from mipnerf_lib.camera import Rays
+from mipnerf_lib.model import point_encoding_size, view_encoding_size
 
 
 def synthetic_batch(batch_size: int, seed: int = 0):

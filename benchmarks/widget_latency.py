@@ -5,8 +5,8 @@ shown), records every widget built by ``widgets.interactive_figure``, then moves
 controls through a few values and times each change (the widget's observer updates the
 artists and renders the PNG that the browser shows; the comm round trip is not included).
 
-    python benchmarks/widget_latency.py                       # notebooks 01-05
-    python benchmarks/widget_latency.py notebooks/03_integrated_positional_encoding.ipynb
+    python -m benchmarks.widget_latency                       # notebooks 01-05
+    python -m benchmarks.widget_latency notebooks/03_integrated_positional_encoding.ipynb
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ matplotlib.use("Agg")
 import nbformat  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 from mipnerf_lib.course import widgets  # noqa: E402
 

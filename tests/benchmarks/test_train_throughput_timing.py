@@ -1,26 +1,14 @@
-"""benchmarks/train_throughput.py's timing as the training loop runs: every step dispatched,
+"""benchmarks.train_throughput's timing as the training loop runs: every step dispatched,
 each step's stats fetched one step later, total time over the steps."""
 
-import importlib.util
-import os
 import time
 
 import jax.numpy as jnp
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _module(monkeypatch):
-    monkeypatch.syspath_prepend(os.path.join(REPO, "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "train_throughput", os.path.join(REPO, "benchmarks", "train_throughput.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmarks import train_throughput as tt
 
 
 def test_pipelined_step_time_runs_every_step_and_threads_the_state(monkeypatch):
-    tt = _module(monkeypatch)
     seen = []
 
     def step(state, batch):  # 20 ms of "device" work per step, state threaded through

@@ -1,21 +1,10 @@
-"""benchmarks/profile_step.py: how a profiler trace is summed (kernel busy time as the union
+"""benchmarks.profile_step: how a profiler trace is summed (kernel busy time as the union
 of overlapping kernels, classes, per-thread tops), on a hand-made Perfetto trace."""
 
 import gzip
-import importlib.util
 import json
-import os
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _module(monkeypatch):
-    monkeypatch.syspath_prepend(os.path.join(REPO, "benchmarks"))  # _bench, render_speed, ...
-    spec = importlib.util.spec_from_file_location(
-        "profile_step", os.path.join(REPO, "benchmarks", "profile_step.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmarks import profile_step as ps
 
 
 def _trace(path, events):
@@ -29,8 +18,7 @@ def _trace(path, events):
         json.dump({"traceEvents": meta + events}, f)
 
 
-def test_summary_counts_kernel_time_once_and_by_class(tmp_path, monkeypatch):
-    ps = _module(monkeypatch)
+def test_summary_counts_kernel_time_once_and_by_class(tmp_path):
     ev = [
         # two overlapping kernels on the stream (union 0..15 = 15 us), one after a gap
         {"ph": "X", "pid": 2, "tid": 7, "ts": 0, "dur": 10, "name": "sm90_xmma_gemm_bf16"},
@@ -58,8 +46,7 @@ def test_summary_counts_kernel_time_once_and_by_class(tmp_path, monkeypatch):
     assert s["pallas_launches_us"] == [4]
 
 
-def test_kernel_classes(monkeypatch):
-    ps = _module(monkeypatch)
+def test_kernel_classes():
     assert ps.kernel_class("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NTN") == "gemm"
     assert ps.kernel_class("cutlass3x_sm90_tensorop_gemm") == "gemm"
     assert ps.kernel_class("input_reduce_fusion_3") == "other"

@@ -1,4 +1,4 @@
-"""Figures of a Table-1 run (``benchmarks/multiscale_table.py``): crops and the curve.
+"""Figures of a Table-1 run (``python -m benchmarks.table1.run``): crops and the curve.
 
 * ``table1_crops.png``: one test view at the four scales (rows), as in the paper's Figure 1:
   the whole image with the crop marked, then the crop of the ground truth, of NeRF and of
@@ -8,7 +8,7 @@
 * ``table1_curve.png``: test PSNR per scale against training steps for each method (the
   curve views of ``curve.json``), with the final all-view values as markers.
 
-    python benchmarks/table1_figures.py --runs runs/table1 \\
+    python -m benchmarks.table1.figures --runs runs/table1 \\
         --multiscale_dir runs/table1/multiscale_data --out_dir docs
 """
 
@@ -18,11 +18,8 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -25,10 +25,10 @@ and a finished method (``final/metrics.json`` at ``--steps``) is skipped. ``--de
 stops training (saving a checkpoint) that many seconds after the start; SIGTERM does the
 same at any time (the library saves the current step).
 
-    python benchmarks/multiscale_table.py --blender_dir path/to/lego --steps 50000 \\
+    python -m benchmarks.table1.run --blender_dir path/to/lego --steps 50000 \\
         --set compute_dtype=bfloat16 --out runs/table1
     # CPU smoke test on the embedded scene:
-    python benchmarks/multiscale_table.py --steps 20 --curve_every 10 --set batch_size=256 \\
+    python -m benchmarks.table1.run --steps 20 --curve_every 10 --set batch_size=256 \\
         --set num_samples=8 --set net_width=32 --set net_depth=2 --out /tmp/table1
 """
 
@@ -37,17 +37,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
 
-import jax  # noqa: E402
-
-from mipnerf_lib import datasets, evaluation, training  # noqa: E402
-from mipnerf_lib.config import apply_overrides, get_config  # noqa: E402
-from mipnerf_lib.training import checkpoints  # noqa: E402
-from _bench import add_config_args, apply_precision, squeezed_run_overrides  # noqa: E402
+from benchmarks._bench import add_config_args, apply_precision, squeezed_run_overrides
+from mipnerf_lib import datasets, evaluation, training
+from mipnerf_lib.config import apply_overrides, get_config
+from mipnerf_lib.training import checkpoints
 
 # name: (preset, extra overrides, data ('multiscale' or 'blender'), folder)
 METHODS = {

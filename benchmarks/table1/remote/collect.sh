@@ -2,7 +2,7 @@
 # Copy the Table-1 run's results into $OUT (at most 8 files of 16 MiB): the log, every small
 # file in summary.tar, each method's newest checkpoint (with its config and logs) in
 # <method>_ckpt.tar, and a finished method's colour renders in <method>_renders.tar.
-cd "$(dirname "$0")/../.." || exit 1
+cd "$(dirname "$0")/../../.." || exit 1
 T=.device_data/t1
 cp $T/log.txt "$OUT"/ 2>/dev/null
 grep -v "^  step\|Warning\|warn\|tensorboardX" $T/log.txt | tail -n 30
