@@ -1,9 +1,11 @@
 """Seconds per slider update of the course's in-place widgets (``widgets.interactive_figure``).
 
-Runs the code cells of each notebook in this process (IPython magics dropped, figures not
-shown), records every widget built by ``widgets.interactive_figure``, then moves each of its
-controls through a few values and times each change (the widget's observer updates the
-artists and renders the PNG that the browser shows; the comm round trip is not included).
+Builds each notebook's widget with its builder in :mod:`mipnerf_lib.course.lessons` (the function
+that the notebook's cell calls; figures not shown), then moves each of its controls through a few
+values and times each change (the widget's observer updates the artists and renders the PNG that
+the browser shows; the comm round trip is not included). A notebook whose widget has no lesson
+builder yet is run cell by cell in this process (IPython magics dropped) and every widget built
+by ``widgets.interactive_figure`` is recorded.
 
     python benchmarks/widget_latency.py                       # notebooks 01-05
     python benchmarks/widget_latency.py notebooks/03_integrated_positional_encoding.ipynb
@@ -27,10 +29,19 @@ import nbformat  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from mipnerf_lib.course import widgets  # noqa: E402
+from mipnerf_lib.course import lessons, widgets  # noqa: E402
 
 
 def widgets_of(path):
+    """The notebook's interactive_figure boxes: from its lesson builder, else by running it."""
+    builder = lessons.widget_builders().get(os.path.splitext(os.path.basename(path))[0])
+    if builder is not None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return [builder()]
+    return _widgets_by_running(path)
+
+
+def _widgets_by_running(path):
     """Execute the notebook's code cells; return the interactive_figure boxes it built."""
     built = []
     original = widgets.interactive_figure
