@@ -1,9 +1,10 @@
 """Seconds per slider update of the course's in-place widgets (``widgets.interactive_figure``).
 
-Runs the code cells of each notebook in this process (IPython magics dropped, figures not
-shown), records every widget built by ``widgets.interactive_figure``, then moves each of its
-controls through a few values and times each change (the widget's observer updates the
-artists and renders the PNG that the browser shows; the comm round trip is not included).
+Builds each notebook's widget with its builder in :data:`mipnerf_lib.course.lessons.WIDGETS` (the
+widget that the notebook's cell builds, without running the notebook; figures not shown), then
+moves each of its controls through a few values and times each change (the widget's observer
+updates the artists and renders the PNG that the browser shows; the comm round trip is not
+included).
 
     python -m benchmarks.widget_latency                       # notebooks 01-05
     python -m benchmarks.widget_latency notebooks/03_integrated_positional_encoding.ipynb
@@ -12,7 +13,6 @@ artists and renders the PNG that the browser shows; the comm round trip is not i
 from __future__ import annotations
 
 import contextlib
-import glob
 import io
 import os
 import statistics
@@ -22,38 +22,21 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
-import nbformat  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from mipnerf_lib.course import widgets  # noqa: E402
+from mipnerf_lib.course import lessons  # noqa: E402
 
 
 def widgets_of(path):
-    """Execute the notebook's code cells; return the interactive_figure boxes it built."""
-    built = []
-    original = widgets.interactive_figure
-
-    def recording(*args, **kwargs):
-        box = original(*args, **kwargs)
-        built.append(box)
-        return box
-
-    widgets.interactive_figure = recording
-    cwd = os.getcwd()
-    os.chdir(os.path.dirname(os.path.abspath(path)))
-    try:
-        namespace = {"__name__": "__main__"}
-        with contextlib.redirect_stdout(io.StringIO()):  # the notebook's own prints
-            for cell in nbformat.read(path, as_version=4).cells:
-                if cell.cell_type == "code":
-                    code = "\n".join(line for line in cell.source.splitlines()
-                                     if not line.lstrip().startswith(("%", "!")))
-                    exec(compile(code, path, "exec"), namespace)
-    finally:
-        os.chdir(cwd)
-        widgets.interactive_figure = original
-    return built
+    """The notebook's interactive_figure boxes, built by its lesson builder."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    builders = lessons.widget_builders()
+    if stem not in builders:
+        raise SystemExit(f"{os.path.basename(path)} has no widget in mipnerf_lib.course.lessons.WIDGETS "
+                         f"(those with one: {', '.join(sorted(builders))}).")
+    with contextlib.redirect_stdout(io.StringIO()):
+        return [builders[stem]()]
 
 
 def _values(widget, n=6):
@@ -67,8 +50,8 @@ def _values(widget, n=6):
 
 
 def main(argv=None):
-    paths = [os.path.abspath(p) for p in (argv if argv else sys.argv[1:])] or sorted(
-        glob.glob(os.path.join(REPO, "notebooks", "0[1-5]_*.ipynb")))
+    paths = [os.path.abspath(p) for p in (argv if argv else sys.argv[1:])] or [
+        os.path.join(REPO, "notebooks", stem + ".ipynb") for stem in sorted(lessons.WIDGETS)]
     for path in paths:
         for i, box in enumerate(widgets_of(path)):
             times = []

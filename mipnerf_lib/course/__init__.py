@@ -2,9 +2,9 @@
 
 * :mod:`~mipnerf_lib.course.style`: the one figure style of the course (resolution, font
   sizes) and :func:`~mipnerf_lib.course.style.new_figure`.
-* :mod:`~mipnerf_lib.course.plots`: Gaussians, cones, cameras, weights along a ray, images.
-* :mod:`~mipnerf_lib.course.training_plots`: training curves (``LivePlot``), per-scale
-  plots and side-by-side crops (notebooks 06 and 07).
+* :mod:`~mipnerf_lib.course.plots`: every plot of the course, by topic: Gaussians, cones,
+  cameras, weights along a ray, images; ``plots.training`` (training curves, ``LivePlot``,
+  per-scale plots, crops), ``plots.cameras3d`` (plotly 3D) and ``plots.aliasing`` (notebook 08).
 * :mod:`~mipnerf_lib.course.widgets`: the ipywidgets builders.
 * :mod:`~mipnerf_lib.course.graders`: the ``check_*`` graders of the exercises, one module
   per notebook.

@@ -4,13 +4,13 @@ notebook, all re-exported here (``from mipnerf_lib.course import graders``).
 Each grader calls the student's function on fixed random inputs, compares the answer with
 the library (the single source of truth), and prints either a success message or the
 *first* mismatch in plain words, with a hint about the most likely mistake. It returns
-``True`` or ``False`` and never raises (:mod:`._harness` holds that contract). Students may
+``True`` or ``False`` and never raises (:mod:`.harness` holds that contract). Students may
 write their functions with NumPy or ``jax.numpy``: inputs are NumPy ``float32`` arrays and
 answers are converted with ``np.asarray``.
 
-==============================  ==========================================  ========  ==============
+==============================  ==========================================  ========  =====================
 grader                          the student writes                          notebook  module
-==============================  ==========================================  ========  ==============
+==============================  ==========================================  ========  =====================
 ``check_pix2cam``               ``fn(focal, width, height) -> [3, 3]``      00        :mod:`.rays`
 ``check_pixel_radii``           ``fn(directions [H, W, 3]) -> [H, W, 1]``   01        :mod:`.rays`
 ``check_frustum_moments``       ``fn(t0, t1, base_radius) -> (t_mean,       02        :mod:`.gaussians`
@@ -19,20 +19,20 @@ grader                          the student writes                          note
 ``check_integrated_pos_enc``    ``fn(mean, cov_diag, min_deg, max_deg)``    03        :mod:`.encoding`
 ``check_mlp_parameter_count``   ``fn(input_dim, condition_dim, net_depth,   04        :mod:`.mlp`
                                 ...) -> int``
-``check_compositing_weights``   ``fn(density [B, S], t_vals [B, S+1],       05        :mod:`.rendering`
+``check_compositing_weights``   ``fn(density [B, S], t_vals [B, S+1],       05        :mod:`.volume_rendering`
                                 dirs [B, 3]) -> weights [B, S]``
-``check_blur_weights``          ``fn(weights [B, S], resample_padding)``    05        :mod:`.rendering`
+``check_blur_weights``          ``fn(weights [B, S], resample_padding)``    05        :mod:`.volume_rendering`
 ``check_multiscale_loss``       ``fn(rgb [B, 3], pixels [B, 3],             06        :mod:`.training`
                                 lossmult [B, 1]) -> scalar``
 ``check_lift_gaussian``         ``fn(d [B, 3], t_mean, t_var, r_var         02        :mod:`.gaussians`
                                 [B, S]) -> (mean, cov [B, S, 3, 3])``
-``check_inverse_cdf``           ``fn(bins [B, N+1], weights [B, N],         05        :mod:`.rendering`
+``check_inverse_cdf``           ``fn(bins [B, N+1], weights [B, N],         05        :mod:`.volume_rendering`
                                 num_samples) -> [B, num_samples]``
-``check_renderer``              ``fn(rays, field, num_samples) -> (rgb      05        :mod:`.renderer`
+``check_renderer``              ``fn(rays, field, num_samples) -> (rgb      05        :mod:`.coarse_renderer`
                                 [B, 3], weights [B, S])``
 ``check_table1_average``        ``fn(psnr, ssim, lpips=None) -> float``     07        :mod:`.tables`
 ``check_prediction``            a typed number for a question id            01-05     :mod:`.predictions`
-==============================  ==========================================  ========  ==============
+==============================  ==========================================  ========  =====================
 """
 
 from mipnerf_lib.course.graders.encoding import check_expected_sin, check_integrated_pos_enc
@@ -40,8 +40,8 @@ from mipnerf_lib.course.graders.gaussians import check_frustum_moments, check_li
 from mipnerf_lib.course.graders.mlp import check_mlp_parameter_count, count_mlp_parameters
 from mipnerf_lib.course.graders.rays import check_pix2cam, check_pixel_radii
 from mipnerf_lib.course.graders.predictions import check_prediction
-from mipnerf_lib.course.graders.renderer import ToyField, check_renderer
-from mipnerf_lib.course.graders.rendering import check_blur_weights, check_compositing_weights, check_inverse_cdf
+from mipnerf_lib.course.graders.coarse_renderer import ToyField, check_renderer
+from mipnerf_lib.course.graders.volume_rendering import check_blur_weights, check_compositing_weights, check_inverse_cdf
 from mipnerf_lib.course.graders.tables import check_table1_average
 from mipnerf_lib.course.graders.training import check_multiscale_loss
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mipnerf_lib.course.graders._harness import _as_array, _call, _Fail, _first_mismatch, _fmt, _jitted, _matches, _run, _tuple_of
+from mipnerf_lib.course.graders.harness import as_array, call_student, Fail, first_mismatch, fmt, jitted_reference, matches, run_grader, tuple_of
 
 __all__ = ["check_expected_sin", "check_integrated_pos_enc"]
 
@@ -20,7 +20,7 @@ __all__ = ["check_expected_sin", "check_integrated_pos_enc"]
 def check_expected_sin(fn, seed=0):
     """Grade ``fn(x, x_var) -> (mean, var)``: the mean and variance of ``sin(z)``,
     ``z ~ Normal(x, x_var)``, against ``encoding.expected_sin``."""
-    expected_sin = _jitted("expected_sin")
+    expected_sin = jitted_reference("expected_sin")
 
     def body():
         rng = np.random.default_rng(seed)
@@ -28,39 +28,39 @@ def check_expected_sin(fn, seed=0):
         x_var = np.exp(rng.uniform(-6, 1.5, size=(6, 5))).astype(np.float32)
         x_var[0] = 0.0
         exp_mean, exp_var = (np.asarray(e, np.float64) for e in expected_sin(x, x_var))
-        got = _call(fn, x.copy(), x_var.copy())
+        got = call_student(fn, x.copy(), x_var.copy())
         if got is not None and not isinstance(got, (tuple, list)):
-            if _matches(got, exp_mean):
-                raise _Fail("Your mean is right. Now return a tuple (mean, var): the variance too.")
-            raise _Fail(f"Return a tuple (mean, var), got {type(got).__name__}.")
-        mean, var = _tuple_of(got, 2, ("mean", "var"))
+            if matches(got, exp_mean):
+                raise Fail("Your mean is right. Now return a tuple (mean, var): the variance too.")
+            raise Fail(f"Return a tuple (mean, var), got {type(got).__name__}.")
+        mean, var = tuple_of(got, 2, ("mean", "var"))
         xd, vd = x.astype(np.float64), x_var.astype(np.float64)
-        if _matches(mean, np.sin(xd)):
-            raise _Fail(
+        if matches(mean, np.sin(xd)):
+            raise Fail(
                 "Your mean is sin(x): the noise is ignored. Averaging sin over a Gaussian shrinks it "
                 "by the factor exp(-x_var / 2)."
             )
-        if _matches(mean, np.exp(-vd) * np.sin(xd)):
-            raise _Fail("The attenuation is exp(-x_var / 2), not exp(-x_var).")
-        if _matches(mean, np.exp(-np.sqrt(vd) / 2) * np.sin(xd)):
-            raise _Fail("x_var is a variance, not a standard deviation: use exp(-x_var / 2).")
+        if matches(mean, np.exp(-vd) * np.sin(xd)):
+            raise Fail("The attenuation is exp(-x_var / 2), not exp(-x_var).")
+        if matches(mean, np.exp(-np.sqrt(vd) / 2) * np.sin(xd)):
+            raise Fail("x_var is a variance, not a standard deviation: use exp(-x_var / 2).")
 
         def where(idx):
-            return f"x = {_fmt(x[idx])}, x_var = {_fmt(x_var[idx])}"
+            return f"x = {fmt(x[idx])}, x_var = {fmt(x_var[idx])}"
 
-        _first_mismatch("mean", mean, exp_mean, 1e-4, 1e-6, where, "mean = exp(-x_var / 2) * sin(x).")
-        if _matches(var, 0.5 * (1 - np.exp(-2 * vd) * np.cos(2 * xd))):
-            raise _Fail(
+        first_mismatch("mean", mean, exp_mean, 1e-4, 1e-6, where, "mean = exp(-x_var / 2) * sin(x).")
+        if matches(var, 0.5 * (1 - np.exp(-2 * vd) * np.cos(2 * xd))):
+            raise Fail(
                 "Your var is E[sin(z)**2]. The variance is E[sin(z)**2] - E[sin(z)]**2: subtract "
                 "mean**2 (and clamp at 0)."
             )
         if (var < 0).any():
             idx = tuple(int(i) for i in np.argwhere(var < 0)[0])
-            raise _Fail(
-                f"var is negative ({_fmt(var[idx])}) for {where(idx)}.\n  Hint: rounding can push "
+            raise Fail(
+                f"var is negative ({fmt(var[idx])}) for {where(idx)}.\n  Hint: rounding can push "
                 "E[sin**2] - mean**2 below zero; clamp it with max(0, ...)."
             )
-        _first_mismatch(
+        first_mismatch(
             "var",
             var,
             exp_var,
@@ -70,12 +70,12 @@ def check_expected_sin(fn, seed=0):
             "var = max(0, (1 - exp(-2 x_var) cos(2 x)) / 2 - mean**2), using sin**2 = (1 - cos 2z) / 2.",
         )
 
-    return _run("check_expected_sin", body)
+    return run_grader("check_expected_sin", body)
 
 
 def _ipe_wrong_variants(mean, cov, min_deg, max_deg):
     """What common mistakes produce (for the hints)."""
-    pos_enc = _jitted("pos_enc")
+    pos_enc = jitted_reference("pos_enc")
 
     scales = 2.0 ** np.arange(min_deg, max_deg)
     y = (mean[..., None, :] * scales[:, None]).reshape(mean.shape[:-1] + (-1,))
@@ -95,7 +95,7 @@ def check_integrated_pos_enc(fn, seed=0):
     ``mean`` and ``cov_diag`` are ``[N, 3]``; features are ``[N, 2 * 3 * (max_deg -
     min_deg)]``: all expected sines, then all expected cosines, each block degree-major.
     """
-    integrated_pos_enc = _jitted("integrated_pos_enc")
+    integrated_pos_enc = jitted_reference("integrated_pos_enc")
 
     def body():
         rng = np.random.default_rng(seed)
@@ -104,27 +104,27 @@ def check_integrated_pos_enc(fn, seed=0):
             cov = np.exp(rng.uniform(-9, -2, size=(7, 3))).astype(np.float32)
             cov[0] = 0.0
             expected = np.asarray(integrated_pos_enc((mean, cov), min_deg, max_deg, diag=True), np.float64)
-            got = _as_array(_call(fn, mean.copy(), cov.copy(), min_deg, max_deg), "features")
+            got = as_array(call_student(fn, mean.copy(), cov.copy(), min_deg, max_deg), "features")
             wrong = _ipe_wrong_variants(mean.astype(np.float64), cov.astype(np.float64), min_deg, max_deg)
-            if _matches(got, wrong["pe_identity"]) or got.shape == wrong["pe_identity"].shape:
-                raise _Fail(
+            if matches(got, wrong["pe_identity"]) or got.shape == wrong["pe_identity"].shape:
+                raise Fail(
                     f"Your features have shape {got.shape}: IPE does not prepend the identity; expected "
                     f"{expected.shape} = 2 (sin, cos) x 3 coordinates x {max_deg - min_deg} degrees."
                 )
-            if _matches(got, wrong["pe"]):
-                raise _Fail(
+            if matches(got, wrong["pe"]):
+                raise Fail(
                     "Your output equals the plain positional encoding of the means: the covariance "
                     "is ignored. Each feature must be multiplied by exp(-var / 2)."
                 )
-            if _matches(got, wrong["var_2l"]):
-                raise _Fail(
+            if matches(got, wrong["var_2l"]):
+                raise Fail(
                     "The variance of 2**l * x is 4**l * var (variances scale with the square), not "
                     "2**l * var."
                 )
-            if got.shape == expected.shape and not _matches(got, expected) and _matches(
+            if got.shape == expected.shape and not matches(got, expected) and matches(
                 np.sort(got, -1), np.sort(expected, -1)
             ):
-                raise _Fail(
+                raise Fail(
                     "You have the right numbers in the wrong order. Use the library's layout: "
                     "[all sines, all cosines]; inside each block degree-major, coordinate-minor "
                     "(x0, y0, z0 at 2**min_deg, then x1, y1, z1 at the next degree, ...)."
@@ -137,11 +137,11 @@ def check_integrated_pos_enc(fn, seed=0):
                 deg = min_deg + (f % (3 * n_deg)) // 3
                 coord = "xyz"[f % 3]
                 return (
-                    f"point {idx[0]} (mean {_fmt(mean[idx[0]])}, cov {_fmt(cov[idx[0]])}), feature "
+                    f"point {idx[0]} (mean {fmt(mean[idx[0]])}, cov {fmt(cov[idx[0]])}), feature "
                     f"{f} = {kind}(2**{deg} * {coord})"
                 )
 
-            _first_mismatch(
+            first_mismatch(
                 "features",
                 got,
                 expected,
@@ -151,4 +151,4 @@ def check_integrated_pos_enc(fn, seed=0):
                 "feature = expected_sin(2**l * mean, 4**l * var)[0]; cosines are sines shifted by pi/2.",
             )
 
-    return _run("check_integrated_pos_enc", body)
+    return run_grader("check_integrated_pos_enc", body)

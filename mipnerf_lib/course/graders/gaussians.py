@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mipnerf_lib.course.graders._harness import _call, _close, _Fail, _first_mismatch, _fmt, _jitted, _matches, _run, _tuple_of
+from mipnerf_lib.course.graders.harness import call_student, isclose_finite, Fail, first_mismatch, fmt, jitted_reference, matches, run_grader, tuple_of
 
 __all__ = ["check_frustum_moments", "check_lift_gaussian"]
 
@@ -29,41 +29,41 @@ def check_frustum_moments(fn, seed=0):
     (``t1 - t0`` down to 1e-3 at ``t`` up to 6) where only the stable form keeps float32
     precision.
     """
-    frustum_moments = _jitted("frustum_moments")
+    frustum_moments = jitted_reference("frustum_moments")
     names = ("t_mean", "t_var", "r_var")
 
     def compare(t0, t1, r, narrow):
         expected = [np.asarray(e, np.float64) for e in frustum_moments(t0, t1, r, stable=True)]
-        got = _tuple_of(_call(fn, t0.copy(), t1.copy(), r.copy()), 3, names)
+        got = tuple_of(call_student(fn, t0.copy(), t1.copy(), r.copy()), 3, names)
         mid = 0.5 * (t0.astype(np.float64) + t1)
-        if _matches(got[0], mid, rtol=1e-6, atol=0) and not narrow:
-            raise _Fail(
+        if matches(got[0], mid, rtol=1e-6, atol=0) and not narrow:
+            raise Fail(
                 "t_mean is the midpoint (t0 + t1) / 2, which is the mean of a cylinder. A cone's "
                 "cross-section grows like t**2, so more of its volume lies near t1 and the mean "
                 "is a little beyond the midpoint."
             )
-        if _matches(got[1], expected[2]) and _matches(got[2], expected[1]):
-            raise _Fail("t_var and r_var are swapped: return (t_mean, t_var, r_var) in this order.")
-        if not narrow and _matches(got[2] * r, expected[2]):
-            raise _Fail("r_var scales with base_radius**2, not base_radius (it is a variance).")
+        if matches(got[1], expected[2]) and matches(got[2], expected[1]):
+            raise Fail("t_var and r_var are swapped: return (t_mean, t_var, r_var) in this order.")
+        if not narrow and matches(got[2] * r, expected[2]):
+            raise Fail("r_var scales with base_radius**2, not base_radius (it is a variance).")
         for k, name in enumerate(names):
             if got[k].shape != expected[k].shape:
-                raise _Fail(f"{name} has shape {got[k].shape}, but it should have shape {expected[k].shape}.")
-            if narrow and not _close(got[k], expected[k], 1e-3, 1e-9).all():
-                idx = tuple(int(i) for i in np.argwhere(~_close(got[k], expected[k], 1e-3, 1e-9))[0])
-                raise _Fail(
+                raise Fail(f"{name} has shape {got[k].shape}, but it should have shape {expected[k].shape}.")
+            if narrow and not isclose_finite(got[k], expected[k], 1e-3, 1e-9).all():
+                idx = tuple(int(i) for i in np.argwhere(~isclose_finite(got[k], expected[k], 1e-3, 1e-9))[0])
+                raise Fail(
                     f"Your formulas are right for wide frustums but {name} loses precision for "
-                    f"narrow ones: t0 = {_fmt(t0[idx])}, t1 = {_fmt(t1[idx])} (t1 - t0 = "
-                    f"{_fmt(t1[idx].astype(np.float64) - t0[idx])}): expected {_fmt(expected[k][idx])}, "
-                    f"got {_fmt(got[k][idx])}.\n  Hint: t1**3 - t0**3 cancels catastrophically in "
+                    f"narrow ones: t0 = {fmt(t0[idx])}, t1 = {fmt(t1[idx])} (t1 - t0 = "
+                    f"{fmt(t1[idx].astype(np.float64) - t0[idx])}): expected {fmt(expected[k][idx])}, "
+                    f"got {fmt(got[k][idx])}.\n  Hint: t1**3 - t0**3 cancels catastrophically in "
                     "float32. Rewrite in terms of the midpoint mu = (t0 + t1) / 2 and the half-width "
                     "hw = (t1 - t0) / 2 (Eq. 7)."
                 )
 
             def where(idx, k=k):
                 return (
-                    f"t0 = {_fmt(t0[idx])}, t1 = {_fmt(t1[idx])}, base_radius = "
-                    f"{_fmt(r[idx[0], 0])} (index {idx})"
+                    f"t0 = {fmt(t0[idx])}, t1 = {fmt(t1[idx])}, base_radius = "
+                    f"{fmt(r[idx[0], 0])} (index {idx})"
                 )
 
             hints = {
@@ -73,14 +73,14 @@ def check_frustum_moments(fn, seed=0):
             }
             # Wide frustums: a loose tolerance, so a correct but naive float32 formula passes
             # here and gets the stability hint on the narrow ones below.
-            _first_mismatch(name, got[k], expected[k], 5e-3, 1e-9, where, hints[name])
+            first_mismatch(name, got[k], expected[k], 5e-3, 1e-9, where, hints[name])
 
     def body():
         rng = np.random.default_rng(seed)
         compare(*_frustum_case(rng, 8, 1.0, 3.0, 0.3, 2.0), narrow=False)
         compare(*_frustum_case(rng, 8, 2.0, 6.0, 1e-3, 1e-2), narrow=True)
 
-    return _run("check_frustum_moments", body)
+    return run_grader("check_frustum_moments", body)
 
 
 def check_lift_gaussian(fn, seed=0):
@@ -91,7 +91,7 @@ def check_lift_gaussian(fn, seed=0):
     ``[B, S, 3, 3]`` = ``t_var d d^T + r_var (I - d d^T / |d|^2)``. Compared with
     ``gaussians.lift_gaussian(..., diag=False)``.
     """
-    lift_gaussian = _jitted("lift_gaussian")
+    lift_gaussian = jitted_reference("lift_gaussian")
     names = ("mean", "cov")
 
     def body():
@@ -103,37 +103,37 @@ def check_lift_gaussian(fn, seed=0):
         t_var = rng.uniform(0.01, 0.1, (b, s)).astype(np.float32)
         r_var = rng.uniform(1e-4, 1e-3, (b, s)).astype(np.float32)
         expected = [np.asarray(e, np.float64) for e in lift_gaussian(d, t_mean, t_var, r_var, False)]
-        got = _tuple_of(_call(fn, d.copy(), t_mean.copy(), t_var.copy(), r_var.copy()), 2, names)
+        got = tuple_of(call_student(fn, d.copy(), t_mean.copy(), t_var.copy(), r_var.copy()), 2, names)
         d64, tv, rv = d.astype(np.float64), t_var.astype(np.float64), r_var.astype(np.float64)
         unit = d64 / np.linalg.norm(d64, axis=-1, keepdims=True)
         outer = d64[:, None, :, None] * d64[:, None, None, :]  # [B, 1, 3, 3]
         eye = np.eye(3)
         if got[1].shape == expected[1].shape[:-1]:
-            raise _Fail(
+            raise Fail(
                 f"cov has shape {got[1].shape}: that is the diagonal only. Return the full 3x3 "
                 f"covariance per sample, shape {expected[1].shape} (the diagonal is what the IPE uses; "
                 "gaussians.lift_gaussian(..., diag=True) gives it)."
             )
-        if _matches(got[0], unit[:, None, :] * t_mean[..., None]):
-            raise _Fail("mean uses the unit direction: the mean is t_mean * d with d as given (not "
+        if matches(got[0], unit[:, None, :] * t_mean[..., None]):
+            raise Fail("mean uses the unit direction: the mean is t_mean * d with d as given (not "
                         "normalised), because t is measured in units of |d|.")
-        if _matches(got[1], tv[..., None, None] * outer + rv[..., None, None] * (eye - outer)):
-            raise _Fail("The perpendicular part must be I - d d^T / |d|^2: d is not unit length, so "
+        if matches(got[1], tv[..., None, None] * outer + rv[..., None, None] * (eye - outer)):
+            raise Fail("The perpendicular part must be I - d d^T / |d|^2: d is not unit length, so "
                         "divide the outer product by |d|^2 to get the projection off the ray.")
-        if _matches(got[1], tv[..., None, None] * outer + rv[..., None, None] * eye):
-            raise _Fail("r_var multiplies the identity: remove the along-ray part, "
+        if matches(got[1], tv[..., None, None] * outer + rv[..., None, None] * eye):
+            raise Fail("r_var multiplies the identity: remove the along-ray part, "
                         "r_var * (I - d d^T / |d|^2), so r_var only spreads the Gaussian across the ray.")
         proj = eye - outer / np.sum(d64**2, -1)[:, None, None, None]
-        if _matches(got[1], rv[..., None, None] * outer + tv[..., None, None] * proj):
-            raise _Fail("t_var and r_var are swapped: t_var goes with d d^T (along the ray), r_var "
+        if matches(got[1], rv[..., None, None] * outer + tv[..., None, None] * proj):
+            raise Fail("t_var and r_var are swapped: t_var goes with d d^T (along the ray), r_var "
                         "with I - d d^T / |d|^2 (across it).")
         for k, name in enumerate(names):
 
             def where(idx):
-                return f"ray {idx[0]}, sample {idx[1]} (d = {_fmt(d[idx[0]])}, index {idx})"
+                return f"ray {idx[0]}, sample {idx[1]} (d = {fmt(d[idx[0]])}, index {idx})"
 
             hint = ("mean = t_mean[..., None] * d[:, None, :]" if k == 0 else
                     "cov = t_var d d^T + r_var (I - d d^T / |d|^2), with d d^T the 3x3 outer product.")
-            _first_mismatch(name, got[k], expected[k], 1e-4, 1e-7, where, hint)
+            first_mismatch(name, got[k], expected[k], 1e-4, 1e-7, where, hint)
 
-    return _run("check_lift_gaussian", body)
+    return run_grader("check_lift_gaussian", body)

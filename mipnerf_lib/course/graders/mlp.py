@@ -7,7 +7,7 @@ net_depth_condition, net_width_condition, skip_layer) -> int`` against
 
 from __future__ import annotations
 
-from mipnerf_lib.course.graders._harness import _as_int, _call, _Fail, _run
+from mipnerf_lib.course.graders.harness import as_int, call_student, Fail, run_grader
 
 __all__ = ["check_mlp_parameter_count", "count_mlp_parameters"]
 
@@ -75,8 +75,8 @@ def check_mlp_parameter_count(fn, count_fn=None):
     def body():
         for cfg in _MLP_CONFIGS:
             expected = int(count_fn(**cfg))
-            got = _call(fn, *[cfg[k] for k in _MLP_ARGS])
-            got = _as_int(got, "the parameter count")
+            got = call_student(fn, *[cfg[k] for k in _MLP_ARGS])
+            got = as_int(got, "the parameter count")
             if got == expected:
                 continue
             diff = got - expected
@@ -96,6 +96,6 @@ def check_mlp_parameter_count(fn, count_fn=None):
                 msg += "\n  Hint: did you forget biases? Every layer has one per output."
             else:
                 msg += "\n  Hint: a dense layer from n inputs to m outputs has n * m weights plus m biases."
-            raise _Fail(msg)
+            raise Fail(msg)
 
-    return _run("check_mlp_parameter_count", body)
+    return run_grader("check_mlp_parameter_count", body)

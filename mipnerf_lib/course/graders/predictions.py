@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from mipnerf_lib.course.graders._harness import _FAIL, _Fail, _as_array, _fmt, _run
+from mipnerf_lib.course.graders.harness import FAIL_MARK, Fail, as_array, fmt, run_grader
 
 __all__ = ["Question", "QUESTIONS", "answer", "check_prediction"]
 
@@ -162,16 +162,16 @@ def check_prediction(question_id, prediction, reveal=False):
     title = f"prediction {question_id}"
     if question_id not in QUESTIONS:
         known = ", ".join(sorted(QUESTIONS))
-        print(f"{_FAIL} {title}: there is no such question (known: {known}).")
+        print(f"{FAIL_MARK} {title}: there is no such question (known: {known}).")
         return False
     question = QUESTIONS[question_id]
 
     def body():
         if prediction is None:
-            raise _Fail(f"{question.text}\nType your prediction first (replace None by a number).")
-        value = _as_array(prediction, "your prediction")
+            raise Fail(f"{question.text}\nType your prediction first (replace None by a number).")
+        value = as_array(prediction, "your prediction")
         if value.size != 1 or not math.isfinite(float(value.reshape(-1)[0])):
-            raise _Fail(f"Your prediction should be one finite number, got {_fmt(value)}.")
+            raise Fail(f"Your prediction should be one finite number, got {fmt(value)}.")
         value = float(value.reshape(-1)[0])
         truth = float(question.compute())
         if question.integer:
@@ -185,7 +185,7 @@ def check_prediction(question_id, prediction, reveal=False):
                 msg += f"\nThe answer is {truth:.4g}. {question.explanation}"
             else:
                 msg += " Think again, or call check_prediction(..., reveal=True) to see the answer."
-            raise _Fail(msg)
+            raise Fail(msg)
         print(f"{value:g} is right: the library computes {truth:.4g}. {question.explanation}")
 
-    return _run(title, body)
+    return run_grader(title, body)

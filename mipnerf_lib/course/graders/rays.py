@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from mipnerf_lib.course.graders._harness import _as_array, _call, _Fail, _first_mismatch, _fmt, _jitted, _matches, _run
+from mipnerf_lib.course.graders.harness import as_array, call_student, Fail, first_mismatch, fmt, jitted_reference, matches, run_grader
 
 __all__ = ["check_pix2cam", "check_pixel_radii"]
 
@@ -45,50 +45,50 @@ def check_pix2cam(fn, seed=0):
     def body():
         for focal, w, h in _pix2cam_cases(seed):
             expected = np.asarray(camera.pix2cam_matrix(focal, w, h), np.float64)
-            got = _as_array(_call(fn, focal, w, h), "pix2cam")
+            got = as_array(call_student(fn, focal, w, h), "pix2cam")
             where = f"focal={focal:.6g}, width={w}, height={h}"
             if got.shape != (3, 3):
-                raise _Fail(f"For {where} your matrix has shape {got.shape}; it must be 3x3.")
+                raise Fail(f"For {where} your matrix has shape {got.shape}; it must be 3x3.")
             if np.allclose(got, expected, rtol=1e-5, atol=1e-7):
                 continue
             cx, cy = w / 2, h / 2
             opencv = np.array([[1 / focal, 0, -cx / focal], [0, 1 / focal, -cy / focal], [0, 0, 1]])
-            if _matches(got, opencv, atol=1e-7):
-                raise _Fail(
+            if matches(got, opencv, atol=1e-7):
+                raise Fail(
                     f"For {where} you returned the OpenCV inverse intrinsics (y down, looking down "
                     "+z). Blender cameras have y up and look down -z: negate the second and third "
                     "rows, so that the image's centre pixel maps to (0, 0, -1)."
                 )
-            if _matches(got, expected.T, atol=1e-7):
-                raise _Fail(f"For {where} your matrix is the transpose of the right one.")
-            if _matches(got, np.linalg.inv(expected), atol=1e-7):
-                raise _Fail(
+            if matches(got, expected.T, atol=1e-7):
+                raise Fail(f"For {where} your matrix is the transpose of the right one.")
+            if matches(got, np.linalg.inv(expected), atol=1e-7):
+                raise Fail(
                     f"For {where} you returned the intrinsics (camera -> pixel). pix2cam goes the "
                     "other way, pixel -> camera: invert your matrix."
                 )
             half = np.array([[1 / focal, 0, -(cx - 0.5) / focal], [0, -1 / focal, (cy - 0.5) / focal],
                              [0, 0, -1]])
-            if _matches(got, half, atol=1e-7):
-                raise _Fail(
+            if matches(got, half, atol=1e-7):
+                raise Fail(
                     f"For {where} your principal point is off by half a pixel. The library adds 0.5 "
                     "to the pixel index (pixel centres), so the principal point is exactly "
                     "(W/2, H/2)."
                 )
-            if _matches(got, np.array([[1 / focal, 0, -cy / focal], [0, -1 / focal, cx / focal],
+            if matches(got, np.array([[1 / focal, 0, -cy / focal], [0, -1 / focal, cx / focal],
                                        [0, 0, -1]]), atol=1e-7):
-                raise _Fail(f"For {where} you swapped width and height: cx = W/2 goes with x.")
+                raise Fail(f"For {where} you swapped width and height: cx = W/2 goes with x.")
             i, j = (int(k) for k in np.argwhere(~np.isclose(got, expected, rtol=1e-5, atol=1e-7))[0])
-            raise _Fail(
+            raise Fail(
                 f"For {where} entry [{i}, {j}] is {got[i, j]:.6g} but should be {expected[i, j]:.6g}.\n"
                 "  Hint: pix2cam @ (W/2, H/2, 1) must be (0, 0, -1) and one pixel to the right "
                 "must move x by 1/f."
             )
         # The defining property, in words the notebook uses.
         focal, w, h = 50.0, 40, 30
-        got = _as_array(_call(fn, focal, w, h), "pix2cam")
+        got = as_array(call_student(fn, focal, w, h), "pix2cam")
         np.testing.assert_allclose(got @ np.array([w / 2, h / 2, 1.0]), [0, 0, -1], atol=1e-6)
 
-    return _run("pix2cam", body)
+    return run_grader("pix2cam", body)
 
 
 # --------------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def check_pix2cam(fn, seed=0):
 
 def _radii_cases(seed):
     rng = np.random.default_rng(seed)
-    pixel_radii = _jitted("pixel_radii")
+    pixel_radii = jitted_reference("pixel_radii")
     cases = []
     for width, height in [(4, 3), (6, 5), (3, 7)]:
         # A pinhole camera's directions (z = -1), rotated at random ...
@@ -129,38 +129,38 @@ def check_pixel_radii(fn, seed=0):
 
     def body():
         for directions, expected in _radii_cases(seed):
-            got = _as_array(_call(fn, directions.copy()), "radii")
+            got = as_array(call_student(fn, directions.copy()), "radii")
             h, w = directions.shape[:2]
             if got.shape == (h, w):
-                raise _Fail(
+                raise Fail(
                     f"radii has shape {got.shape}; keep a trailing axis of size 1: {(h, w, 1)} "
                     "(e.g. radii[..., None])."
                 )
             dx = expected / (2 / math.sqrt(12))
-            if _matches(got, dx):
-                raise _Fail(
+            if matches(got, dx):
+                raise Fail(
                     "You returned dx, the distance between neighbouring directions. The radius of "
                     "the cone is dx * 2 / sqrt(12), so that the disc has the variance of the pixel."
                 )
-            if _matches(got, dx / 2):
-                raise _Fail(
+            if matches(got, dx / 2):
+                raise Fail(
                     "You returned dx / 2, the radius of the disc inscribed in the pixel. mip-NeRF "
                     "matches variances instead: radius = dx * 2 / sqrt(12) (about 0.577 dx)."
                 )
             got_flat = got.reshape(expected.shape) if got.size == expected.size else got
             if (
                 got_flat.shape == expected.shape
-                and _matches(got_flat[:-1], expected[:-1])
-                and not _matches(got_flat, expected)
+                and matches(got_flat[:-1], expected[:-1])
+                and not matches(got_flat, expected)
             ):
-                raise _Fail(
+                raise Fail(
                     f"Rows 0..{h - 2} are right but the last row is not: expected "
-                    f"{_fmt(expected[-1, :, 0])}, got {_fmt(got_flat[-1, :, 0])}.\n  Hint: the last "
+                    f"{fmt(expected[-1, :, 0])}, got {fmt(got_flat[-1, :, 0])}.\n  Hint: the last "
                     "row has no row below it. The paper's code appends a copy of the second-to-last "
                     "of the H - 1 rows of dx (dx[-2:-1]), and so do we."
                 )
             if got.shape == (h - 1, w, 1):
-                raise _Fail(
+                raise Fail(
                     f"radii has {h - 1} rows for an image of {h}: the H - 1 differences between "
                     "neighbouring rows need one more row appended (a copy of dx[-2:-1])."
                 )
@@ -168,7 +168,7 @@ def check_pixel_radii(fn, seed=0):
             def where(idx):
                 return f"the pixel in row {idx[0]}, column {idx[1]} of a {h}x{w} image"
 
-            _first_mismatch(
+            first_mismatch(
                 "radii",
                 got,
                 expected,
@@ -179,4 +179,4 @@ def check_pixel_radii(fn, seed=0):
                 "times 2 / sqrt(12).",
             )
 
-    return _run("check_pixel_radii", body)
+    return run_grader("check_pixel_radii", body)

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from mipnerf_lib.course.graders._harness import _as_array, _call, _Fail, _run
+from mipnerf_lib.course.graders.harness import as_array, call_student, Fail, run_grader
 
 __all__ = ["check_table1_average"]
 
@@ -43,9 +43,9 @@ def check_table1_average(fn):
     def body():
         for psnr, ssim, lpips in _CASES:
             args = (psnr, ssim) if lpips is None else (psnr, ssim, lpips)
-            got = _as_array(_call(fn, *args), "the average error")
+            got = as_array(call_student(fn, *args), "the average error")
             if got.size != 1:
-                raise _Fail(f"Return one number, got an array of shape {got.shape}.")
+                raise Fail(f"Return one number, got an array of shape {got.shape}.")
             got = float(got.reshape(()))
             expected = avg_error(psnr, ssim, lpips)
             if np.isclose(got, expected, rtol=1e-6):
@@ -56,6 +56,6 @@ def check_table1_average(fn):
                 if np.isclose(got, value, rtol=1e-6):
                     msg += f"\n  Hint: {hint}"
                     break
-            raise _Fail(msg)
+            raise Fail(msg)
 
-    return _run("Table 1's Avg. error", body)
+    return run_grader("Table 1's Avg. error", body)

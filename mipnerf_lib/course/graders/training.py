@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mipnerf_lib.course.graders._harness import _as_array, _call, _Fail, _run
+from mipnerf_lib.course.graders.harness import as_array, call_student, Fail, run_grader
 
 __all__ = ["check_multiscale_loss"]
 
@@ -38,9 +38,9 @@ def check_multiscale_loss(fn, seed=0):
         for k in range(3):
             rgb, pixels, lossmult = _loss_case(seed + k)
             expected = float(training.compute_losses([(rgb, None, None)], pixels, lossmult)[0])
-            got = _as_array(_call(fn, rgb.copy(), pixels.copy(), lossmult.copy()), "the loss")
+            got = as_array(call_student(fn, rgb.copy(), pixels.copy(), lossmult.copy()), "the loss")
             if got.size != 1:
-                raise _Fail(f"The loss should be one number (a scalar), got shape {got.shape}.")
+                raise Fail(f"The loss should be one number (a scalar), got shape {got.shape}.")
             got = float(got.reshape(()))
             if np.isclose(got, expected, rtol=1e-4):
                 continue
@@ -60,13 +60,13 @@ def check_multiscale_loss(fn, seed=0):
                 msg += "\n  Hint: that is the weighted sum; divide it by sum(lossmult)."
             else:
                 msg += "\n  Hint: loss = sum(lossmult * (rgb - pixels)**2) / sum(lossmult)."
-            raise _Fail(msg)
+            raise Fail(msg)
         # With lossmult all ones it is the plain mean over rays of the summed RGB error.
         rgb, pixels, _ = _loss_case(seed)
         ones = np.ones((len(rgb), 1), np.float32)
-        got = float(_as_array(_call(fn, rgb, pixels, ones), "the loss").reshape(()))
+        got = float(as_array(call_student(fn, rgb, pixels, ones), "the loss").reshape(()))
         plain = float(np.mean(np.sum((rgb.astype(np.float64) - pixels) ** 2, -1)))
         if not np.isclose(got, plain, rtol=1e-4):
-            raise _Fail(f"With lossmult = 1 the loss should be {plain:.6g}, got {got:.6g}.")
+            raise Fail(f"With lossmult = 1 the loss should be {plain:.6g}, got {got:.6g}.")
 
-    return _run("multiscale loss", body)
+    return run_grader("multiscale loss", body)

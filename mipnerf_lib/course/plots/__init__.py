@@ -7,6 +7,14 @@
 * :mod:`.images`: depth and opacity colour maps, image grids, ``show_images``, ``psnr`` (for
   titles in dB).
 
+Three modules keep their own namespace (``plots.training.LivePlot``; their names are not
+re-exported flat):
+
+* :mod:`.training`: training curves (``LivePlot``), per-scale plots and side-by-side crops
+  (notebooks 06, 07).
+* :mod:`.cameras3d`: plotly 3D figures of cameras, a pixel's cone and its Gaussians (07).
+* :mod:`.aliasing`: the 2D aliasing experiment's levels, crops and PSNR per level (08).
+
 Figures take their resolution and font sizes from :mod:`mipnerf_lib.course.style`
 (``DPI`` and ``new_figure`` are re-exported here for the notebooks).
 
@@ -15,7 +23,7 @@ Figures take their resolution and font sizes from :mod:`mipnerf_lib.course.style
     plots.plot_gaussians_2d(ax, means, covs)
 """
 
-from mipnerf_lib.course.plots import along_ray, geometry, images
+from mipnerf_lib.course.plots import aliasing, along_ray, cameras3d, geometry, images, training
 from mipnerf_lib.course.plots.along_ray import plot_fence_posts, plot_step_weights
 from mipnerf_lib.course.plots.geometry import (
     camera_frustum_lines,

@@ -1,4 +1,5 @@
-"""The graders against hostile answers: wrong types, wrong shapes, exits, interrupts, hangs."""
+"""The grading harness's contract, through the graders: unstarted or crashing functions and hostile
+answers (wrong types, wrong shapes, exits, interrupts, hangs) are explained, never raised."""
 
 import sys
 import time
@@ -7,13 +8,29 @@ import numpy as np
 import pytest
 
 from mipnerf_lib.course import graders as ex
-from mipnerf_lib.course.graders import _harness
+from mipnerf_lib.course.graders import harness
 from tests.course.grading import fails_with as _fails_with
 from tests.course.grading import load_solution as _load
 
 frustums = _load("frustums_as_gaussians")
 ipe = _load("integrated_positional_encoding")
 render = _load("volume_rendering")
+
+
+def test_not_implemented_is_reported_without_raising(capsys):
+    def todo(*args):
+        raise NotImplementedError
+
+    for checker in (ex.check_pixel_radii, ex.check_frustum_moments, ex.check_expected_sin,
+                    ex.check_integrated_pos_enc, ex.check_compositing_weights, ex.check_blur_weights):
+        _fails_with(capsys, checker, todo, "NotImplementedError")
+
+
+def test_crashing_function_is_reported_with_the_error(capsys):
+    def crash(*args):
+        return args[0][1000]
+
+    _fails_with(capsys, ex.check_compositing_weights, crash, "raised an error", "IndexError")
 
 
 def _count_612740(**sizes):
@@ -83,7 +100,7 @@ def test_sys_exit_and_keyboard_interrupt_are_caught_and_explained(capsys):
 
 
 def test_an_endless_loop_is_stopped_by_the_time_limit(capsys, monkeypatch):
-    monkeypatch.setattr(_harness, "TIME_LIMIT", 0.3)
+    monkeypatch.setattr(harness, "TIME_LIMIT", 0.3)
 
     def hangs(*args):
         while True:
@@ -96,10 +113,23 @@ def test_an_endless_loop_is_stopped_by_the_time_limit(capsys, monkeypatch):
     _fails_with(capsys, ex.check_expected_sin, hangs, "more than 0.3 s", "loop that never ends")
     assert time.perf_counter() - start < 3.0
     # The timer is switched off afterwards: a slow-but-finite correct answer still passes.
-    monkeypatch.setattr(_harness, "TIME_LIMIT", 5.0)
+    monkeypatch.setattr(harness, "TIME_LIMIT", 5.0)
 
     def slow_but_right(x, v):
         time.sleep(0.4)
         return ipe.expected_sin(x, v)
 
     assert ex.check_expected_sin(slow_but_right) is True
+
+
+def test_new_graders_survive_hostile_answers(capsys):
+    import sys
+
+    def exits(*args):
+        sys.exit(3)
+
+    for checker in (ex.check_lift_gaussian, ex.check_inverse_cdf):
+        _fails_with(capsys, checker, exits, "sys.exit()")
+    _fails_with(capsys, ex.check_inverse_cdf, lambda b, w, n: None, "You returned None")
+    _fails_with(capsys, ex.check_inverse_cdf, lambda b, w, n: render.inverse_cdf(b, w, n)[..., None], "should have shape")
+    _fails_with(capsys, ex.check_lift_gaussian, lambda d, tm, tv, rv: ("mean", "cov"), "string")

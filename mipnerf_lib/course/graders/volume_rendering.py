@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mipnerf_lib.course.graders._harness import _as_array, _call, _Fail, _first_mismatch, _fmt, _jitted, _matches, _run
+from mipnerf_lib.course.graders.harness import as_array, call_student, Fail, first_mismatch, fmt, jitted_reference, matches, run_grader
 
 __all__ = ["check_compositing_weights", "check_blur_weights", "check_inverse_cdf"]
 
@@ -40,15 +40,15 @@ def check_compositing_weights(fn, seed=0):
     ``delta_i = (t_{i+1} - t_i) |d|`` and ``T_i`` the product of ``1 - alpha_j`` for
     ``j < i``.
     """
-    volumetric_rendering = _jitted("volumetric_rendering")
+    volumetric_rendering = jitted_reference("volumetric_rendering")
 
     def body():
         density, t_vals, dirs = _render_case(seed)
         rgb = np.zeros(density.shape + (3,), np.float32)
         expected = np.asarray(volumetric_rendering(rgb, density[..., None], t_vals, dirs, False)[3], np.float64)
-        got = _as_array(_call(fn, density.copy(), t_vals.copy(), dirs.copy()), "weights")
+        got = as_array(call_student(fn, density.copy(), t_vals.copy(), dirs.copy()), "weights")
         if got.shape == density.shape + (1,):
-            raise _Fail(f"weights have shape {got.shape}, but they should have shape {density.shape} "
+            raise Fail(f"weights have shape {got.shape}, but they should have shape {density.shape} "
                         "([B, S], like density): drop the trailing axis (e.g. weights[..., 0]).")
         d = density.astype(np.float64)
         delta = np.diff(t_vals.astype(np.float64), axis=-1)
@@ -61,25 +61,25 @@ def check_compositing_weights(fn, seed=0):
             return alpha * trans
 
         alpha = 1 - np.exp(-d * delta * norm)
-        if _matches(got, weights_from(1 - np.exp(-d * delta))):
-            raise _Fail(
+        if matches(got, weights_from(1 - np.exp(-d * delta))):
+            raise Fail(
                 "You forgot |d|: the directions are not unit length, so the length of interval i "
                 "is delta_i = (t_{i+1} - t_i) * |d|."
             )
-        if _matches(got, weights_from(alpha, inclusive=True)):
-            raise _Fail(
+        if matches(got, weights_from(alpha, inclusive=True)):
+            raise Fail(
                 "Your transmittance includes the sample itself. T_i is the product of (1 - alpha_j) "
                 "for j < i only (exclusive): the first sample has T_0 = 1."
             )
-        if _matches(got, alpha):
-            raise _Fail("You returned alpha. Multiply by the transmittance T_i (the light that got through).")
-        if _matches(got, weights_from(np.minimum(1, d * delta * norm))):
-            raise _Fail("alpha = 1 - exp(-density * delta), not density * delta.")
+        if matches(got, alpha):
+            raise Fail("You returned alpha. Multiply by the transmittance T_i (the light that got through).")
+        if matches(got, weights_from(np.minimum(1, d * delta * norm))):
+            raise Fail("alpha = 1 - exp(-density * delta), not density * delta.")
 
         def where(idx):
-            return f"ray {idx[0]}, sample {idx[1]} (density {_fmt(density[idx])}, |d| = {_fmt(norm[idx[0], 0])})"
+            return f"ray {idx[0]}, sample {idx[1]} (density {fmt(density[idx])}, |d| = {fmt(norm[idx[0], 0])})"
 
-        _first_mismatch(
+        first_mismatch(
             "weights",
             got,
             expected,
@@ -89,7 +89,7 @@ def check_compositing_weights(fn, seed=0):
             "weights_i = (1 - exp(-density_i delta_i)) * exp(-sum_{j<i} density_j delta_j).",
         )
 
-    return _run("check_compositing_weights", body)
+    return run_grader("check_compositing_weights", body)
 
 
 def check_blur_weights(fn, seed=0):
@@ -97,21 +97,21 @@ def check_blur_weights(fn, seed=0):
 
     Pad by repeating the first and last weight, 2-tap max, 2-tap mean, plus the padding.
     """
-    blur_weights = _jitted("blur_weights")
+    blur_weights = jitted_reference("blur_weights")
 
     def body():
         rng = np.random.default_rng(seed)
         weights = rng.uniform(0, 1, size=(4, 12)).astype(np.float32) ** 4
         for padding in (0.0, 0.01):
             expected = np.asarray(blur_weights(weights, padding), np.float64)
-            got = _as_array(_call(fn, weights.copy(), padding), "blurred weights")
+            got = as_array(call_student(fn, weights.copy(), padding), "blurred weights")
             w = weights.astype(np.float64)
-            if _matches(got, w + padding):
-                raise _Fail("Your weights are only padded: blur them first (a 2-tap max, then a 2-tap mean).")
-            if padding and _matches(got, expected - padding):
-                raise _Fail(f"Blur is right; now add resample_padding ({padding}) to every weight.")
+            if matches(got, w + padding):
+                raise Fail("Your weights are only padded: blur them first (a 2-tap max, then a 2-tap mean).")
+            if padding and matches(got, expected - padding):
+                raise Fail(f"Blur is right; now add resample_padding ({padding}) to every weight.")
             if got.shape == (w.shape[0], w.shape[1] + 1) or got.shape == (w.shape[0], w.shape[1] - 1):
-                raise _Fail(
+                raise Fail(
                     f"Your output has shape {got.shape}, but it must keep the input's {w.shape}. Pad by "
                     "repeating the first and last weight (S+2), max of neighbours (S+1), mean of "
                     "neighbours (S)."
@@ -119,9 +119,9 @@ def check_blur_weights(fn, seed=0):
 
             def where(idx, padding=padding):
                 lo, hi = max(idx[1] - 1, 0), min(idx[1] + 2, w.shape[1])
-                return f"ray {idx[0]}, weight {idx[1]} (neighbourhood {_fmt(w[idx[0], lo:hi])}, padding {padding})"
+                return f"ray {idx[0]}, weight {idx[1]} (neighbourhood {fmt(w[idx[0], lo:hi])}, padding {padding})"
 
-            _first_mismatch(
+            first_mismatch(
                 "blurred weights",
                 got,
                 expected,
@@ -132,7 +132,7 @@ def check_blur_weights(fn, seed=0):
                 "w_S = w_{S-1}.",
             )
 
-    return _run("check_blur_weights", body)
+    return run_grader("check_blur_weights", body)
 
 
 def check_inverse_cdf(fn, seed=0):
@@ -144,7 +144,7 @@ def check_inverse_cdf(fn, seed=0):
     ``u`` in ``[0, 1)`` (``np.linspace(0, 1 - eps, num_samples)``; 1 instead of ``1 - eps``
     is accepted) are mapped through its inverse.
     """
-    sample_pdf = _jitted("sorted_piecewise_constant_pdf")
+    sample_pdf = jitted_reference("sorted_piecewise_constant_pdf")
 
     def body():
         import jax
@@ -157,9 +157,9 @@ def check_inverse_cdf(fn, seed=0):
         weights[2] *= 7.0  # not normalised
         for num_samples in (9, 32):
             expected = np.asarray(sample_pdf(jax.random.PRNGKey(0), bins, weights, num_samples, False), np.float64)
-            got = _as_array(_call(fn, bins.copy(), weights.copy(), num_samples), "samples")
+            got = as_array(call_student(fn, bins.copy(), weights.copy(), num_samples), "samples")
             if got.shape == (b, num_samples + 1) or got.shape == (b, num_samples - 1):
-                raise _Fail(f"samples have shape {got.shape}: draw exactly num_samples = {num_samples} "
+                raise Fail(f"samples have shape {got.shape}: draw exactly num_samples = {num_samples} "
                             f"values per ray, shape {(b, num_samples)}.")
             w = weights.astype(np.float64)
             pdf = w / w.sum(-1, keepdims=True)
@@ -167,27 +167,27 @@ def check_inverse_cdf(fn, seed=0):
             # Known mistakes, each computed the way a student would write it.
             cdf_no_zero = np.cumsum(pdf, -1)
             wrong = np.stack([np.interp(u, cdf_no_zero[i], bins[i, 1:]) for i in range(b)])
-            if _matches(got, wrong, 1e-3, 1e-4):
-                raise _Fail("The CDF must start with 0 at bins[..., 0]: cdf = [0, cumsum(pdf)] has "
+            if matches(got, wrong, 1e-3, 1e-4):
+                raise Fail("The CDF must start with 0 at bins[..., 0]: cdf = [0, cumsum(pdf)] has "
                             "N+1 entries, one per bin edge.")
             unnormalised = np.concatenate([np.zeros((b, 1)), np.cumsum(w, -1)], -1)
             wrong = np.stack([np.interp(u, unnormalised[i], bins[i]) for i in range(b)])
-            if got.shape == expected.shape and _matches(got[2], wrong[2], 1e-3, 1e-4):
-                raise _Fail("Normalise the weights first (pdf = w / sum(w)): the CDF must end at 1.")
+            if got.shape == expected.shape and matches(got[2], wrong[2], 1e-3, 1e-4):
+                raise Fail("Normalise the weights first (pdf = w / sum(w)): the CDF must end at 1.")
             cdf = np.concatenate([np.zeros((b, 1)), np.cumsum(pdf, -1)], -1)
             idx = np.stack([np.clip(np.searchsorted(cdf[i], u, side="right") - 1, 0, n - 1) for i in range(b)])
             left = np.take_along_axis(bins.astype(np.float64), idx, -1)
-            if _matches(got, left, 1e-3, 1e-4):
-                raise _Fail("Your samples sit on the bins' left edges: place each one linearly inside "
+            if matches(got, left, 1e-3, 1e-4):
+                raise Fail("Your samples sit on the bins' left edges: place each one linearly inside "
                             "its bin, t = t_j + (u - cdf_j) / (cdf_{j+1} - cdf_j) * (t_{j+1} - t_j).")
 
             def where(idx, num_samples=num_samples):
                 return f"ray {idx[0]}, sample {idx[1]} of {num_samples}"
 
-            _first_mismatch(
+            first_mismatch(
                 "samples", got, expected, 1e-4, 1e-4, where,
                 "cdf = [0, cumsum(w / sum(w))]; u = np.linspace(0, 1 - eps, num_samples); "
                 "samples = np.interp(u, cdf, bins) per ray (the CDF is piecewise linear).",
             )
 
-    return _run("check_inverse_cdf", body)
+    return run_grader("check_inverse_cdf", body)

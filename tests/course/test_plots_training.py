@@ -1,4 +1,4 @@
-"""course.training_plots: training curves, the live-plot callback, per-scale plots and crops."""
+"""course.plots.training: training curves, the live-plot callback, per-scale plots and crops."""
 
 import matplotlib
 
@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from mipnerf_lib import evaluation  # noqa: E402
-from mipnerf_lib.course import training_plots  # noqa: E402
+from mipnerf_lib.course.plots import training as training_plots  # noqa: E402
 
 
 def _history(n=5):

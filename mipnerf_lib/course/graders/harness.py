@@ -11,11 +11,12 @@ time limit (:data:`TIME_LIMIT` seconds; an endless loop is stopped), and answers
 type-checked (``None``, strings, complex numbers, non-integer counts, tuples of the wrong
 length and arrays of the wrong shape are named as such).
 
-The pieces: :func:`_run` runs a grading body and prints the outcome; a body raises
-:class:`_Fail` with the message for the student; :func:`_call` calls the student's function
-and turns its errors into a ``_Fail``; :func:`_as_array`, :func:`_matches`,
-:func:`_first_mismatch` and :func:`_fmt` compare and describe answers; :func:`_jitted` holds
-the library's reference functions, compiled once.
+The API every grader module uses: :func:`run_grader` runs a grading body and prints the
+outcome; a body raises :class:`Fail` with the message for the student; :func:`call_student`
+calls the student's function (under :func:`time_limit`) and turns its errors into a ``Fail``;
+:func:`as_array`, :func:`as_int` and :func:`tuple_of` type-check answers; :func:`matches`,
+:func:`first_mismatch`, :func:`isclose_finite` and :func:`fmt` compare and describe them;
+:func:`jitted_reference` holds the library's reference functions, compiled once.
 """
 
 from __future__ import annotations
@@ -30,15 +31,37 @@ import traceback
 
 import numpy as np
 
-_OK = "\u2705"
-_FAIL = "\u274c"
+__all__ = [
+    "TIME_LIMIT",
+    "OK_MARK",
+    "FAIL_MARK",
+    "Fail",
+    "TimeLimitExceeded",
+    "run_grader",
+    "call_student",
+    "time_limit",
+    "as_array",
+    "as_int",
+    "tuple_of",
+    "matches",
+    "first_mismatch",
+    "isclose_finite",
+    "fmt",
+    "jitted_reference",
+    "explain_base_exception",
+    "shape_of",
+    "not_numbers",
+]
+
+OK_MARK = "\u2705"
+FAIL_MARK = "\u274c"
 
 TIME_LIMIT = 10.0
 """Seconds one call of the student's function may take before the grader stops it."""
 
 
 @functools.lru_cache(maxsize=None)
-def _jitted(name):
+def jitted_reference(name):
     """The library's reference functions, jitted once: eager JAX compiles every operation
     for every new shape, which would make a grader take seconds instead of a fraction."""
     import jax
@@ -60,18 +83,18 @@ def _jitted(name):
     return jax.jit(fn, static_argnames=static)
 
 
-class _Fail(Exception):
+class Fail(Exception):
     """A mismatch, with the message to show the student."""
 
 
-class _Timeout(BaseException):
+class TimeLimitExceeded(BaseException):
     """Raised in the student's code when :data:`TIME_LIMIT` is over (a ``BaseException``, so
     that an ``except Exception`` in the student's code does not swallow it)."""
 
 
 @contextlib.contextmanager
-def _time_limit(seconds):
-    """Raise :class:`_Timeout` after ``seconds`` (a SIGALRM timer; only in the main thread of
+def time_limit(seconds):
+    """Raise :class:`TimeLimitExceeded` after ``seconds`` (a SIGALRM timer; only in the main thread of
     a Unix process, where Jupyter runs cells; elsewhere no limit)."""
     usable = (seconds and hasattr(signal, "setitimer")
               and threading.current_thread() is threading.main_thread())
@@ -80,7 +103,7 @@ def _time_limit(seconds):
         return
 
     def on_alarm(signum, frame):
-        raise _Timeout()
+        raise TimeLimitExceeded()
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -91,7 +114,7 @@ def _time_limit(seconds):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _explain_base_exception(err):
+def explain_base_exception(err):
     """A plain-words message for a non-``Exception`` escaping the student's code."""
     if isinstance(err, SystemExit):
         return (f"Your function called sys.exit() (or exit()/quit()), code {err.code!r}: it ends "
@@ -99,62 +122,62 @@ def _explain_base_exception(err):
     if isinstance(err, KeyboardInterrupt):
         return ("Your function was interrupted (KeyboardInterrupt), e.g. with the stop button: "
                 "the grader stopped. If it hung, look for a loop that never ends.")
-    if isinstance(err, _Timeout):
+    if isinstance(err, TimeLimitExceeded):
         return (f"Your function ran for more than {TIME_LIMIT:g} s and the grader stopped it: "
                 "is there a loop that never ends?")
     tb = traceback.format_exception_only(type(err), err)[-1].strip()
     return f"Your function raised {tb}, which stops a program: return a value instead."
 
 
-def _run(title, body):
+def run_grader(title, body):
     """Run a grading body; print the outcome; return True/False. Never raises."""
     try:
         body()
-    except _Fail as err:
-        print(f"{_FAIL} {title}: not yet.\n{err}")
+    except Fail as err:
+        print(f"{FAIL_MARK} {title}: not yet.\n{err}")
         return False
     except Exception as err:  # noqa: BLE001 - a grader must never crash the notebook
         tb = traceback.format_exception_only(type(err), err)[-1].strip()
-        print(f"{_FAIL} {title}: not yet.\nThe grader could not use your answer: {tb}")
+        print(f"{FAIL_MARK} {title}: not yet.\nThe grader could not use your answer: {tb}")
         return False
     except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, ...
-        print(f"{_FAIL} {title}: not yet.\n{_explain_base_exception(err)}")
+        print(f"{FAIL_MARK} {title}: not yet.\n{explain_base_exception(err)}")
         return False
-    print(f"{_OK} {title}: all checks passed. Well done!")
+    print(f"{OK_MARK} {title}: all checks passed. Well done!")
     return True
 
 
-def _shape_of(x):
+def shape_of(x):
     """The shape of an input for messages; a tuple of arrays (e.g. ``Rays``) lists its fields'."""
     if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return {name: _shape_of(v) for name, v in zip(x._fields, x)}
+        return {name: shape_of(v) for name, v in zip(x._fields, x)}
     try:
         return np.shape(x)
     except (TypeError, ValueError):
         return type(x).__name__
 
 
-def _call(fn, *args):
-    """Call the student's function under :data:`TIME_LIMIT`; any error becomes a ``_Fail``."""
-    shapes = [_shape_of(a) for a in args]
+def call_student(fn, *args):
+    """Call the student's function under :data:`TIME_LIMIT`; any error becomes a ``Fail``."""
+    shapes = [shape_of(a) for a in args]
     try:
-        with _time_limit(TIME_LIMIT):
+        with time_limit(TIME_LIMIT):
             return fn(*args)
-    except _Fail:
+    except Fail:
         raise
     except NotImplementedError:
-        raise _Fail("Your function raised NotImplementedError: fill in its body first.") from None
+        raise Fail("Your function raised NotImplementedError: fill in its body first.") from None
     except Exception as err:  # noqa: BLE001 - report any student error in plain words
         tb = traceback.format_exception_only(type(err), err)[-1].strip()
-        raise _Fail(
+        raise Fail(
             f"Your function raised an error on valid inputs: {tb}\n"
             f"Inputs had shapes {shapes}."
         ) from None
     except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, the time limit
-        raise _Fail(f"{_explain_base_exception(err)}\nInputs had shapes {shapes}.") from None
+        raise Fail(f"{explain_base_exception(err)}\nInputs had shapes {shapes}.") from None
 
 
-def _not_numbers(x, what):
+def not_numbers(x, what):
     """A message if ``x`` is not an answer made of real numbers (None if it is)."""
     if x is None:
         return f"You returned None for {what}: did you forget the `return` statement?"
@@ -165,80 +188,80 @@ def _not_numbers(x, what):
     return None
 
 
-def _as_int(x, what):
+def as_int(x, what):
     """``x`` as an ``int``: a whole number (int, NumPy integer, or an integral float)."""
     if isinstance(x, (str, bytes)):
-        raise _Fail(f"{what} should be a whole number (an integer), got the string {x!r} "
+        raise Fail(f"{what} should be a whole number (an integer), got the string {x!r} "
                     "(remove the quotes).")
-    msg = _not_numbers(x, what)
+    msg = not_numbers(x, what)
     if msg:
-        raise _Fail(msg)
+        raise Fail(msg)
     if isinstance(x, (bool, np.bool_)):
-        raise _Fail(f"{what} should be a whole number, got the boolean {x}.")
+        raise Fail(f"{what} should be a whole number, got the boolean {x}.")
     if np.ndim(x) == 0 and hasattr(x, "dtype"):  # NumPy / JAX scalars and 0-d arrays
         x = np.asarray(x).item()
     if isinstance(x, numbers.Integral):
         return int(x)
     if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
-        raise _Fail(f"{what} should be a whole number, got the complex number {x}.")
+        raise Fail(f"{what} should be a whole number, got the complex number {x}.")
     if isinstance(x, numbers.Real):
         if math.isfinite(x) and float(x).is_integer():
             return int(x)
-        raise _Fail(f"{what} should be a whole number, got {x!r}: a count has no fractional part.")
-    raise _Fail(f"{what} should be a whole number, got {type(x).__name__}.")
+        raise Fail(f"{what} should be a whole number, got {x!r}: a count has no fractional part.")
+    raise Fail(f"{what} should be a whole number, got {type(x).__name__}.")
 
 
-def _as_array(x, what):
-    """``x`` as a float64 array, or a ``_Fail`` that names what is wrong with it."""
-    msg = _not_numbers(x, what)
+def as_array(x, what):
+    """``x`` as a float64 array, or a ``Fail`` that names what is wrong with it."""
+    msg = not_numbers(x, what)
     if msg:
-        raise _Fail(msg)
+        raise Fail(msg)
     try:
         arr = np.asarray(x)
     except Exception:  # noqa: BLE001
-        raise _Fail(f"{what} should be an array of numbers, got {type(x).__name__}.") from None
+        raise Fail(f"{what} should be an array of numbers, got {type(x).__name__}.") from None
     if arr.dtype.kind == "c":
-        raise _Fail(f"{what} should be real numbers, got complex ones (dtype {arr.dtype}): "
+        raise Fail(f"{what} should be real numbers, got complex ones (dtype {arr.dtype}): "
                     "take np.real, or look for a sqrt of a negative number.")
     if arr.dtype.kind not in "fiu":
-        raise _Fail(f"{what} should be an array of numbers, got {type(x).__name__} "
+        raise Fail(f"{what} should be an array of numbers, got {type(x).__name__} "
                     f"(dtype {arr.dtype}).")
     return arr.astype(np.float64)
 
 
-def _fmt(v):
+def fmt(v):
     v = np.asarray(v)
     if v.size == 1:
         return f"{float(v.reshape(())):.6g}"
     return np.array2string(v, precision=5, max_line_width=100)
 
 
-def _close(got, expected, rtol, atol):
+def isclose_finite(got, expected, rtol, atol):
     return np.isclose(got, expected, rtol=rtol, atol=atol) & np.isfinite(got)
 
 
-def _first_mismatch(name, got, expected, rtol, atol, describe_index, hint=""):
-    """Raise _Fail describing the first element where got != expected."""
-    got = _as_array(got, name)
+def first_mismatch(name, got, expected, rtol, atol, describe_index, hint=""):
+    """Raise Fail describing the first element where got != expected."""
+    got = as_array(got, name)
     if got.shape != expected.shape:
-        raise _Fail(f"{name} has shape {got.shape}, but it should have shape {expected.shape}. {hint}".rstrip())
-    ok = _close(got, expected, rtol, atol)
+        raise Fail(f"{name} has shape {got.shape}, but it should have shape {expected.shape}. {hint}".rstrip())
+    ok = isclose_finite(got, expected, rtol, atol)
     if ok.all():
         return
     idx = tuple(int(i) for i in np.argwhere(~ok)[0])
     msg = (
         f"{name} is wrong for {describe_index(idx)}:\n"
-        f"  expected {_fmt(expected[idx])}, got {_fmt(got[idx])}"
+        f"  expected {fmt(expected[idx])}, got {fmt(got[idx])}"
         f" ({int((~ok).sum())} of {ok.size} values differ)."
     )
     if not np.isfinite(got[idx]):
         msg += "\n  Hint: a NaN or inf usually means a division by zero or a sqrt/log of a negative number."
     if hint:
         msg += f"\n  Hint: {hint}"
-    raise _Fail(msg)
+    raise Fail(msg)
 
 
-def _matches(got, candidate, rtol=1e-4, atol=1e-6):
+def matches(got, candidate, rtol=1e-4, atol=1e-6):
     """Whether ``got`` equals ``candidate`` (a known mistake); False for non-numbers."""
     try:
         got = np.asarray(got, np.float64)
@@ -248,15 +271,15 @@ def _matches(got, candidate, rtol=1e-4, atol=1e-6):
     return got.shape == candidate.shape and bool(np.all(np.isclose(got, candidate, rtol=rtol, atol=atol)))
 
 
-def _tuple_of(result, n, names):
+def tuple_of(result, n, names):
     """The ``n`` arrays of a tuple answer, checking it is a tuple of ``n`` numbers arrays."""
     listed = ", ".join(names)
     if result is None:
-        raise _Fail(f"You returned None: return a tuple of {n} arrays ({listed}). "
+        raise Fail(f"You returned None: return a tuple of {n} arrays ({listed}). "
                     "Did you forget the `return` statement?")
     if not isinstance(result, (tuple, list)):
-        raise _Fail(f"Return a tuple of {n} arrays ({listed}), got one {type(result).__name__}.")
+        raise Fail(f"Return a tuple of {n} arrays ({listed}), got one {type(result).__name__}.")
     if len(result) != n:
-        raise _Fail(f"Return a tuple of {n} arrays ({listed}); yours has {len(result)} "
+        raise Fail(f"Return a tuple of {n} arrays ({listed}); yours has {len(result)} "
                     f"item{'s' if len(result) != 1 else ''}.")
-    return [_as_array(r, name) for r, name in zip(result, names)]
+    return [as_array(r, name) for r, name in zip(result, names)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mipnerf_lib.course.graders._harness import _call, _Fail, _first_mismatch, _fmt, _matches, _run, _tuple_of
+from mipnerf_lib.course.graders.harness import call_student, Fail, first_mismatch, fmt, matches, run_grader, tuple_of
 
 __all__ = ["ToyField", "check_renderer", "reference_render"]
 
@@ -112,13 +112,13 @@ def check_renderer(fn, seed=0):
         field = ToyField(seed)
         for num_samples in (8, 24):
             expected_rgb, expected_w = reference_render(rays, field, num_samples)
-            got_rgb, got_w = _tuple_of(_call(fn, rays, field, num_samples), 2, ("rgb", "weights"))
+            got_rgb, got_w = tuple_of(call_student(fn, rays, field, num_samples), 2, ("rgb", "weights"))
             b = expected_w.shape[0]
             if got_w.shape in ((b, num_samples + 1), (b, num_samples - 1)):
-                raise _Fail(f"weights have shape {got_w.shape}: num_samples = {num_samples} intervals need "
+                raise Fail(f"weights have shape {got_w.shape}: num_samples = {num_samples} intervals need "
                             f"num_samples + 1 fence posts and give {num_samples} weights per ray.")
             if got_w.shape == (b, num_samples, 1):
-                raise _Fail(f"weights have shape {got_w.shape}: return [B, S] = {(b, num_samples)}.")
+                raise Fail(f"weights have shape {got_w.shape}: return [B, S] = {(b, num_samples)}.")
             for flag, message in (
                 ("midpoints", "Your renderer encodes points (the interval midpoints, PE) instead of the "
                               "frustums' Gaussians: use the moments of each conical frustum (Eq. 7), lift "
@@ -129,18 +129,18 @@ def check_renderer(fn, seed=0):
                                "delta_i = (t_{i+1} - t_i) |d|."),
             ):
                 wrong_rgb, wrong_w = reference_render(rays, field, num_samples, **{flag: True})
-                if _matches(got_w, wrong_w, 1e-3, 1e-5) and not _matches(got_w, expected_w, 1e-3, 1e-5):
-                    raise _Fail(message)
+                if matches(got_w, wrong_w, 1e-3, 1e-5) and not matches(got_w, expected_w, 1e-3, 1e-5):
+                    raise Fail(message)
 
             def where(idx, num_samples=num_samples):
                 k = idx[0]
-                return (f"ray {k} of {b} with {num_samples} samples (origin {_fmt(rays.origins[k])}, "
-                        f"direction {_fmt(rays.directions[k])}, radius {_fmt(rays.radii[k, 0])}), index {idx}")
+                return (f"ray {k} of {b} with {num_samples} samples (origin {fmt(rays.origins[k])}, "
+                        f"direction {fmt(rays.directions[k])}, radius {fmt(rays.radii[k, 0])}), index {idx}")
 
-            _first_mismatch("weights", got_w, expected_w, 2e-3, 1e-5, where,
+            first_mismatch("weights", got_w, expected_w, 2e-3, 1e-5, where,
                             "check each stage against the library: sampling.sample_along_rays (fence posts and "
                             "Gaussians), encoding.integrated_pos_enc, then the compositing weights.")
-            _first_mismatch("rgb", got_rgb, expected_rgb, 2e-3, 1e-5, where,
+            first_mismatch("rgb", got_rgb, expected_rgb, 2e-3, 1e-5, where,
                             "the weights are right: the pixel is sum_i weights_i * rgb_i (black background).")
 
-    return _run("check_renderer", body)
+    return run_grader("check_renderer", body)

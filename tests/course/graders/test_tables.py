@@ -1,18 +1,18 @@
-"""The grader of notebook 07: the reference solution passes, typical mistakes fail with a hint."""
+"""graders.tables (notebook 07): the Table 1 average; the reference solution passes, typical mistakes fail with a hint."""
 
 import math
 
 import numpy as np
 
-from mipnerf_lib.course import graders
+from mipnerf_lib.course import graders as ex
 from mipnerf_lib.evaluation.tables import avg_error
-from tests.course.grading import load_solution
+from tests.course.grading import load_solution as _load
 
-sol = load_solution("results")
+sol = _load("results")
 
 
 def test_table1_average_solution_passes_and_matches_the_papers_table_2(capsys):
-    assert graders.check_table1_average(sol.table1_average) is True
+    assert ex.check_table1_average(sol.table1_average) is True
     # Single-scale Blender means as copies of the paper's Table 2 quote them, with their Avg.
     # 0.0161 (mip-NeRF) and 0.0194 (NeRF): the formula reproduces the listed averages.
     assert round(sol.table1_average(33.09, 0.961, 0.043), 4) == 0.0161
@@ -35,10 +35,10 @@ def test_table1_average_mistakes_get_their_hints(capsys):
     for fn, hint in ((arithmetic, "geometric mean"), (no_sqrt, "square root"),
                      (ignores_lpips, "Include LPIPS")):
         capsys.readouterr()
-        assert graders.check_table1_average(fn) is False
+        assert ex.check_table1_average(fn) is False
         assert hint in capsys.readouterr().out
 
 
 def test_table1_average_grader_survives_a_broken_function(capsys):
-    assert graders.check_table1_average(lambda psnr, ssim, lpips=None: None) is False
+    assert ex.check_table1_average(lambda psnr, ssim, lpips=None: None) is False
     assert "None" in capsys.readouterr().out

@@ -22,8 +22,8 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 
-from mipnerf_lib.course.plots import new_figure, show_images
-from mipnerf_lib.course.style import DPI, LABEL_SIZE, TICK_SIZE, TITLE_SIZE
+from mipnerf_lib.course.plots.images import show_images
+from mipnerf_lib.course.style import DPI, LABEL_SIZE, TICK_SIZE, TITLE_SIZE, new_figure
 from mipnerf_lib.evaluation.tables import TABLE1_COLUMNS, table1_rows
 
 __all__ = [

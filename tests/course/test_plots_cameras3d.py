@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("plotly")
 
 from mipnerf_lib import poses
-from mipnerf_lib.course import plots3d
+from mipnerf_lib.course.plots import cameras3d
 
 
 def _cams():
@@ -16,7 +16,7 @@ def _cams():
 def test_cone_starts_at_its_camera_and_gaussians_lie_on_the_ray():
     cams = _cams()
     t_vals = np.linspace(2.0, 6.0, 5)
-    ray, means, covs = plots3d.pixel_cone(cams[1], 40.0, 32, 32, (3, 20), t_vals)
+    ray, means, covs = cameras3d.pixel_cone(cams[1], 40.0, 32, 32, (3, 20), t_vals)
     np.testing.assert_allclose(ray.origins, cams[1][:3, 3], atol=1e-6)
     assert means.shape == (4, 3) and covs.shape == (4, 3, 3)
     d = ray.directions / np.linalg.norm(ray.directions)
@@ -30,7 +30,7 @@ def test_figure_has_equal_axes_labels_and_one_surface_per_gaussian():
     cones = [{"camera": 0, "pixel": (16, 16), "t_vals": np.linspace(2, 6, 4), "label": "full"},
              {"camera": 0, "pixel": (2, 2), "t_vals": np.linspace(2, 6, 3), "label": "1/8", "focal": 5.0,
               "width": 4, "height": 4}]
-    fig = plots3d.cameras_and_cones(cams, 40.0, 32, 32, cones=cones, radius_scale=5.0)
+    fig = cameras3d.cameras_and_cones(cams, 40.0, 32, 32, cones=cones, radius_scale=5.0)
     assert fig.layout.scene.aspectmode == "data"
     assert fig.layout.scene.xaxis.title.text == "x" and "z" in fig.layout.scene.zaxis.title.text
     kinds = [t.type for t in fig.data]
