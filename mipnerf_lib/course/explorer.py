@@ -71,12 +71,19 @@ class SceneExplorer:
         ``(config.near, config.far)``): then a dataset camera gets exactly its test rays.
       chunk: rays per render call (fixed, so each model compiles once).
       cache_size: renders kept.
+      ground_truth: ``f(azimuth, elevation, distance, resolution) -> rgb [H, W, 3]``, the
+        exact view (e.g. ray-traced), or None. When given, :meth:`render` adds it under the
+        key ``'ground truth'`` and the widget shows it and each model's error map.
     """
 
-    def __init__(self, models, focal, width, scene_radius=2.0, near_far=None, chunk=1024, cache_size=256):
+    GROUND_TRUTH = "ground truth"
+
+    def __init__(self, models, focal, width, scene_radius=2.0, near_far=None, chunk=1024, cache_size=256,
+                 ground_truth=None):
         if not models:
             raise ValueError("SceneExplorer needs at least one model.")
         self.models = dict(models)
+        self.ground_truth = ground_truth
         self.fov_ratio = float(focal) / float(width)
         self.scene_radius = float(scene_radius)
         self.near_far = None if near_far is None else (float(near_far[0]), float(near_far[1]))
@@ -104,36 +111,48 @@ class SceneExplorer:
         return r._replace(near=t0.astype(np.float32), far=t1.astype(np.float32))
 
     def render(self, azimuth=0.0, elevation=30.0, distance=4.0, resolution=32):
-        """``{name: rgb [resolution, resolution, 3]}``, from the cache when possible."""
+        """``{name: rgb [resolution, resolution, 3]}`` (and the ground truth if the explorer
+        has one), from the cache when possible."""
         key = (float(azimuth), float(elevation), float(distance), int(resolution))
         t0 = time.perf_counter()
         if key in self._cache:
             self._cache.move_to_end(key)
         else:
             rays = self.rays(*key)
-            self._cache[key] = {name: np.asarray(render_rays(g, c, p, rays, chunk=self.chunk)[0])
-                                for name, (g, c, p) in self.models.items()}
+            out = {name: np.asarray(render_rays(g, c, p, rays, chunk=self.chunk)[0])
+                   for name, (g, c, p) in self.models.items()}
+            if self.ground_truth is not None:
+                out[self.GROUND_TRUTH] = np.asarray(self.ground_truth(*key), np.float32)
+            self._cache[key] = out
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         self.last_seconds = time.perf_counter() - t0
         return self._cache[key]
 
+    def panels(self):
+        """The names of the images :meth:`render` returns, ground truth first if there is one."""
+        return ([self.GROUND_TRUTH] if self.ground_truth is not None else []) + list(self.models)
+
     def orbit(self, elevation=30.0, distance=4.0, resolution=32, n_frames=24, start=-180.0):
-        """Frames ``[n_frames, H, W * n_models, 3]`` of a full circle of azimuths, the models
-        side by side (every frame is cached, so the widget then answers at once there)."""
+        """Frames ``[n_frames, H, W * n_panels, 3]`` of a full circle of azimuths, the ground
+        truth (if any) and the models side by side (every frame is cached, so the widget then
+        answers at once there)."""
         frames = []
         for az in start + np.arange(n_frames) * 360.0 / n_frames:
             out = self.render(az, elevation, distance, resolution)
-            frames.append(np.concatenate([out[name] for name in self.models], 1))
+            frames.append(np.concatenate([out[name] for name in self.panels()], 1))
         return np.stack(frames)
 
     def widget(self, azimuth=0.0, elevation=30.0, distance=4.0, resolution=32, display_size=224,
-               max_distance=12.0, resolutions=(16, 24, 32, 48, 64), azimuth_step=15.0):
+               max_distance=12.0, resolutions=(16, 24, 32, 48, 64), azimuth_step=2.0, error_scale=0.25):
         """Sliders (azimuth, elevation, distance, resolution) and one image per model.
 
-        Every control has a CSS class ``mipnerf-<description>``, each image
-        ``mipnerf-explorer-image``, so a browser test can find them. Images are upscaled with
-        nearest neighbour to ``display_size`` pixels, so a low resolution shows its pixels.
+        With a ground truth, its image comes first and under each model its error map
+        ``|model - truth|`` (mean over RGB, white 0 to black ``error_scale`` or more) with the
+        PSNR. Every control has a CSS class ``mipnerf-<description>``, each image
+        ``mipnerf-explorer-image`` (error maps ``mipnerf-explorer-error``), so a browser test
+        can find them. Images are upscaled with nearest neighbour to ``display_size`` pixels,
+        so a low resolution shows its pixels.
         """
         import ipywidgets as W
 
@@ -145,12 +164,16 @@ class SceneExplorer:
             "distance": cw.float_slider("distance", distance, 2.5, max_distance, 0.25),
             "resolution": cw.dropdown("resolution", list(resolutions), resolution),
         }
-        images = {name: W.Image(format="png") for name in self.models}
-        captions = {name: W.HTML() for name in self.models}
+        names = self.panels()
+        images = {name: W.Image(format="png") for name in names}
+        captions = {name: W.HTML() for name in names}
+        errors = {name: W.Image(format="png") for name in self.models} if self.ground_truth else {}
         status = W.HTML()
         status.add_class("mipnerf-explorer-status")
         for im in images.values():
             im.add_class("mipnerf-explorer-image")
+        for im in errors.values():
+            im.add_class("mipnerf-explorer-error")
 
         def update(_=None):
             values = {k: c.value for k, c in controls.items()}
@@ -158,6 +181,12 @@ class SceneExplorer:
             for name, rgb in out.items():
                 images[name].value = to_png(upscale(rgb, display_size))
                 captions[name].value = f"<b>{name}</b>"
+            for name, im in errors.items():
+                err = np.mean(np.abs(out[name] - out[self.GROUND_TRUTH]), -1)
+                im.value = to_png(upscale(np.repeat(1.0 - np.clip(err / error_scale, 0, 1)[..., None], 3, -1),
+                                          display_size))
+                psnr = -10 * np.log10(max(float(np.mean((out[name] - out[self.GROUND_TRUTH]) ** 2)), 1e-10))
+                captions[name].value = f"<b>{name}</b> &nbsp; {psnr:.1f} dB"
             status.value = (f"camera at azimuth {values['azimuth']:.0f}°, elevation {values['elevation']:.0f}°, "
                             f"distance {values['distance']:.2f}; {values['resolution']}² px; "
                             f"{1000 * self.last_seconds:.0f} ms")
@@ -165,7 +194,7 @@ class SceneExplorer:
         for c in controls.values():
             c.observe(update, names="value")
         update()
-        panels = [W.VBox([captions[n], images[n]]) for n in self.models]
+        panels = [W.VBox([captions[n], images[n]] + ([errors[n]] if n in errors else [])) for n in names]
         box = W.VBox([W.HBox(list(controls.values())[:2]), W.HBox(list(controls.values())[2:]), W.HBox(panels), status])
         box.add_class("mipnerf-explorer")
         box.controls, box.images, box.update = controls, images, update

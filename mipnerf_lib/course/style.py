@@ -9,7 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 __all__ = ["DPI", "TITLE_SIZE", "SUPTITLE_SIZE", "LABEL_SIZE", "TICK_SIZE", "RC", "apply",
-           "new_figure"]
+           "new_figure", "PE_COLOR", "IPE_COLOR", "TRUTH_COLOR", "MODEL_COLORS"]
 
 DPI = 110
 """Default figure resolution: sharp on a laptop, and on a HiDPI screen (which scales it)
@@ -26,6 +26,19 @@ LABEL_SIZE = 10.5
 
 TICK_SIZE = 10
 """Font size of tick labels and legends."""
+
+PE_COLOR = "#d62728"
+"""Red: positional encoding of points, and NeRF, in every figure of the course."""
+
+IPE_COLOR = "#1f77b4"
+"""Blue: the integrated positional encoding, and mip-NeRF."""
+
+TRUTH_COLOR = "#555555"
+"""Grey: the ground truth (the pixel average, the ray-traced view)."""
+
+MODEL_COLORS = {"NeRF": PE_COLOR, "PE": PE_COLOR, "mip-NeRF": IPE_COLOR, "IPE": IPE_COLOR,
+                "ground truth": TRUTH_COLOR}
+"""Colour by name, for legends that name the models or encodings."""
 
 RC = {
     "figure.dpi": DPI,
