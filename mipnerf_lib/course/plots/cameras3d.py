@@ -32,13 +32,17 @@ def _segments(segments):
     return xs, ys, zs
 
 
-def pixel_cone(camtoworld, focal, width, height, pixel, t_vals):
+def pixel_cone(camtoworld, focal, width, height, pixel, t_vals, radius_factor=1.0):
     """One pixel's ray and the full-covariance Gaussians of its frustums.
 
     Args:
       camtoworld: ``[4, 4]``; focal, width, height: intrinsics (pixels).
       pixel: ``(x, y)`` pixel indices.
       t_vals: ``[S+1]`` fence posts along the ray.
+      radius_factor: multiplies the cone's radius: e.g. 8 gives the cone of a pixel 8 times
+        wider *around the same axis* (a pixel of the 1/8 image covers 8 x 8 of these; its
+        own centre lies between full-resolution pixel centres, so the same axis is the way to
+        compare the two widths alone).
 
     Returns:
       ``(rays, means [S, 3], covs [S, 3, 3])`` with ``rays`` the pixel's ``Rays`` (fields ``[C]``).
@@ -46,24 +50,29 @@ def pixel_cone(camtoworld, focal, width, height, pixel, t_vals):
     r = camera.generate_rays(np.asarray(camtoworld, np.float32), width, height, focal, 2.0, 6.0)
     x, y = pixel
     ray = camera.Rays(*(np.asarray(f)[y, x] for f in r))
+    ray = ray._replace(radii=ray.radii * np.float32(radius_factor))
     means, covs = gaussians.cast_rays(np.asarray(t_vals, np.float32)[None], ray.origins[None], ray.directions[None],
                                       ray.radii[None], "cone", diag=False)
     return ray, np.asarray(means[0], np.float64), np.asarray(covs[0], np.float64)
 
 
 def cameras_and_cones(camtoworlds, focal, width, height, cones=(), frustum_scale=0.5, radius_scale=1.0,
-                      title=None, height_px=520):
+                      title=None, height_px=520, eye=None):
     """A rotatable figure of cameras and pixel cones.
 
     Args:
       camtoworlds: ``[n, 4, 4]`` the cameras (each drawn as its viewing pyramid).
       focal, width, height: intrinsics of the full-resolution images (pixels).
-      cones: a list of dicts ``{camera, pixel, t_vals, label, focal?, width?, height?}``: the
-        cone of one pixel (``focal``/``width``/``height`` override the intrinsics, e.g. for a
-        1/8 image), drawn as its ray from the camera centre and its frustums' 1-sigma ellipsoids.
+      cones: a list of dicts ``{camera, pixel, t_vals, label, focal?, width?, height?,
+        radius_factor?, color?}``: the cone of one pixel (``focal``/``width``/``height``
+        override the intrinsics; ``radius_factor`` widens it around the same axis, see
+        :func:`pixel_cone`), drawn as its ray from the camera centre and its frustums'
+        1-sigma ellipsoids.
       frustum_scale: depth at which the pyramids' image planes are drawn.
       radius_scale: the ellipsoids' cross-ray extent is multiplied by this (the true cones are
         thin; the title says so when it is not 1).
+      eye: ``[3]`` the initial viewpoint (plotly's ``scene.camera.eye``, in units of the
+        scene's extent), e.g. from the side of the cones so that all of them show.
 
     Returns:
       a ``plotly.graph_objects.Figure``.
@@ -82,7 +91,8 @@ def cameras_and_cones(camtoworlds, focal, width, height, cones=(), frustum_scale
     for k, cone in enumerate(cones):
         color = cone.get("color", _COLORS[k % len(_COLORS)])
         f, w, h = cone.get("focal", focal), cone.get("width", width), cone.get("height", height)
-        ray, means, covs = pixel_cone(c2ws[cone["camera"]], f, w, h, cone["pixel"], cone["t_vals"])
+        ray, means, covs = pixel_cone(c2ws[cone["camera"]], f, w, h, cone["pixel"], cone["t_vals"],
+                                      cone.get("radius_factor", 1.0))
         t = np.asarray(cone["t_vals"], np.float64)
         o, d = np.asarray(ray.origins, np.float64), np.asarray(ray.directions, np.float64)
         end = o + t[-1] * d
@@ -104,6 +114,8 @@ def cameras_and_cones(camtoworlds, focal, width, height, cones=(), frustum_scale
         scene=dict(aspectmode="data", xaxis_title="x", yaxis_title="y", zaxis_title="z (up)"),
         height=height_px, margin=dict(l=0, r=0, t=40, b=0), legend=dict(x=0, y=1),
     )
+    if eye is not None:
+        fig.update_layout(scene_camera=dict(eye=dict(x=float(eye[0]), y=float(eye[1]), z=float(eye[2]))))
     return fig
 
 
