@@ -102,7 +102,7 @@ def prepare(images, out, format="llff", downscale=(4,), matcher="exhaustive",
     """
     from tqdm.auto import tqdm
 
-    from mipnerf_lib.prepare.plot import draw_cameras
+    from mipnerf_lib.prepare.plot import draw_cameras, upright_frame
     from mipnerf_lib.prepare.sfm import import_pycolmap, run_sfm
     from mipnerf_lib.prepare.write import _splits, opengl_c2w, write_blender, write_llff
 
@@ -140,8 +140,15 @@ def prepare(images, out, format="llff", downscale=(4,), matcher="exhaustive",
     notes += more
     seconds["write"] = time.perf_counter() - t0
     frac = sfm.registered_fraction
-    draw_cameras(c2w, points, out / "cameras.png",
+    shown_c2w, shown_points = c2w, points
+    if format == "llff":  # COLMAP's world has arbitrary axes: show it upright
+        rot = upright_frame(c2w)
+        shown_c2w = np.einsum("ij,njk->nik", np.pad(rot, ((0, 1), (0, 1))) + np.diag(
+            [0, 0, 0, 1.0]), c2w)
+        shown_points = points @ rot.T
+    draw_cameras(shown_c2w, shown_points, out / "cameras.png",
                  title=f"{out.name}: {n}/{sfm.n_images} cameras registered ({frac:.0%}), "
                        f"{len(points)} points, reprojection error "
-                       f"{sfm.mean_reprojection_error:.2f} px ({format} frame)")
+                       f"{sfm.mean_reprojection_error:.2f} px"
+                       + (" (blender frame)" if format == "blender" else " (upright)"))
     return PrepareResult(out, format, sfm.names, c2w, points, sfm, seconds, notes)

@@ -8,11 +8,25 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["draw_cameras"]
+__all__ = ["draw_cameras", "upright_frame"]
 
 _VIEWS = (("top (x right, y up)", 0, 1), ("front (x right, z up)", 0, 2),
           ("side (y right, z up)", 1, 2))
 _AXES = "xyz"
+
+
+def upright_frame(c2w):
+    """The rotation ``[3, 3]`` to a frame where the cameras' mean up direction is +z and their
+    mean viewing direction (made horizontal) is +y: readable views of any capture."""
+    c2w = np.asarray(c2w, np.float64)
+    z = c2w[:, :3, 1].mean(0)
+    z /= np.linalg.norm(z)
+    y = -c2w[:, :3, 2].mean(0)
+    y -= (y @ z) * z
+    if np.linalg.norm(y) < 1e-6:  # looking straight down: any horizontal y
+        y = np.cross(z, [1.0, 0.0, 0.0] if abs(z[0]) < 0.9 else [0.0, 1.0, 0.0])
+    y /= np.linalg.norm(y)
+    return np.stack([np.cross(y, z), y, z])
 
 
 def draw_cameras(c2w, points, path=None, title="", panel=320, max_points=4000, seed=0):
@@ -22,8 +36,8 @@ def draw_cameras(c2w, points, path=None, title="", panel=320, max_points=4000, s
     Args:
       c2w: ``[n, 4, 4]`` camera-to-world matrices, OpenGL convention (the camera looks down
         its -z column).
-      points: ``[P, 3]`` sparse points (a random ``max_points`` of them are drawn; points
-        beyond 3x the cameras' spread are left out).
+      points: ``[P, 3]`` sparse points (a random ``max_points`` of them are drawn; outliers
+        beyond a quarter of the 2..98 percentile range are left out).
       path: where to save the PNG (None: only return it).
       title: a line of text above the views.
       panel: the side of each view in pixels.
@@ -34,10 +48,10 @@ def draw_cameras(c2w, points, path=None, title="", panel=320, max_points=4000, s
     c2w = np.asarray(c2w, np.float64)
     centres, looks = c2w[:, :3, 3], -c2w[:, :3, 2]
     points = np.asarray(points, np.float64).reshape(-1, 3)
-    mid = np.median(centres, axis=0)
-    spread = max(np.max(np.abs(centres - mid)), 1e-6)
-    near = np.max(np.abs(points - mid), axis=1) < 3 * spread
-    points = points[near]
+    if len(points):  # outliers (far-off points of few observations) would squash the view
+        lo, hi = np.percentile(points, 2, axis=0), np.percentile(points, 98, axis=0)
+        pad = 0.25 * (hi - lo)
+        points = points[np.all((points >= lo - pad) & (points <= hi + pad), axis=1)]
     if len(points) > max_points:
         points = points[np.random.default_rng(seed).choice(len(points), max_points, False)]
     everything = np.concatenate([centres, points], 0)
