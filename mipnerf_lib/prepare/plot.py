@@ -36,8 +36,9 @@ def draw_cameras(c2w, points, path=None, title="", panel=320, max_points=4000, s
     Args:
       c2w: ``[n, 4, 4]`` camera-to-world matrices, OpenGL convention (the camera looks down
         its -z column).
-      points: ``[P, 3]`` sparse points (a random ``max_points`` of them are drawn; outliers
-        beyond a quarter of the 2..98 percentile range are left out).
+      points: ``[P, 3]`` sparse points (a random ``max_points`` of them are drawn; those
+        outside the box of the cameras and the points' 5..95 percentiles, padded by 15%,
+        are left out).
       path: where to save the PNG (None: only return it).
       title: a line of text above the views.
       panel: the side of each view in pixels.
@@ -48,9 +49,10 @@ def draw_cameras(c2w, points, path=None, title="", panel=320, max_points=4000, s
     c2w = np.asarray(c2w, np.float64)
     centres, looks = c2w[:, :3, 3], -c2w[:, :3, 2]
     points = np.asarray(points, np.float64).reshape(-1, 3)
-    if len(points):  # outliers (far-off points of few observations) would squash the view
-        lo, hi = np.percentile(points, 2, axis=0), np.percentile(points, 98, axis=0)
-        pad = 0.25 * (hi - lo)
+    if len(points):  # outliers (points from tiny triangulation angles) would squash the view
+        lo = np.minimum(np.percentile(points, 5, axis=0), centres.min(0))
+        hi = np.maximum(np.percentile(points, 95, axis=0), centres.max(0))
+        pad = 0.15 * (hi - lo)
         points = points[np.all((points >= lo - pad) & (points <= hi + pad), axis=1)]
     if len(points) > max_points:
         points = points[np.random.default_rng(seed).choice(len(points), max_points, False)]

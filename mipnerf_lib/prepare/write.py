@@ -8,8 +8,9 @@
 * Blender (:func:`write_blender`, captures around an object): ``{train,val,test}/<name>.png``
   and ``transforms_{split}.json`` (``camera_angle_x``, OpenGL camera-to-world matrices).
   The scene is centred on the point nearest to all optical axes, turned so that the cameras'
-  mean up direction is +z, and scaled so that the sparse points' depths sit inside the
-  blender preset's near/far planes 2..6 (centred on them in log scale). Every 8th image
+  mean up direction is +z, and scaled so that the cameras sit at distance 4 (median) as in
+  the NeRF synthetic set: an object within 2 of the centre lies inside the blender preset's
+  near/far planes 2..6 (a note says when the sparse points do not). Every 8th image
   (0, 8, ...) is a test image, every 8th from the 4th a validation image, the rest train.
 
 The loaders assume a pinhole camera with the principal point at the image centre: images are
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mipnerf_lib.datasets.files import atomic_write
-from mipnerf_lib.prepare.images import read_rgb
+from mipnerf_lib.prepare.images import PrepareError, read_rgb
 
 __all__ = ["centred_crop", "write_llff", "write_blender", "opengl_c2w", "BLENDER_NEAR_FAR",
            "blender_normalisation"]
@@ -50,7 +51,7 @@ def centred_crop(width, height, principal_point, multiple=1):
         box.append((lo + extra // 2, lo + extra // 2 + n - extra))
     (x0, x1), (y0, y1) = box
     if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"the principal point {principal_point} is too far off-centre for a "
+        raise PrepareError(f"the principal point {principal_point} is too far off-centre for a "
                          f"{width}x{height} image to be cropped around it.")
     return x0, y0, x1, y1
 
@@ -68,7 +69,7 @@ def _bounds(depths, lo_pct, hi_pct):
     """``[n, 2]`` per-image depth percentiles; images without points get the overall ones."""
     everything = np.concatenate([d[d > 0] for d in depths] + [np.zeros(0)])
     if everything.size == 0:
-        raise ValueError("no sparse point lies in front of a camera.")
+        raise PrepareError("no sparse point lies in front of a camera.")
     fallback = np.percentile(everything, [lo_pct, hi_pct])
     rows = [np.percentile(d[d > 0], [lo_pct, hi_pct]) if np.sum(d > 0) >= 5 else fallback
             for d in depths]
@@ -130,31 +131,35 @@ def _rotation_to_z(u):
     return np.eye(3) + k + k @ k / (1 + c)
 
 
-def blender_normalisation(c2w_gl, points, depths):
+def blender_normalisation(c2w_gl, depths):
     """Centre, rotation and scale of the Blender frame: ``x' = scale * R (x - centre)``.
+
+    Centre: the point nearest to all optical axes (the object the cameras look at); R: the
+    cameras' mean up direction to +z; scale: the cameras' median distance to the centre
+    becomes 4, the NeRF synthetic scenes' distance, so that an object within 2 of the centre
+    lies inside the blender preset's near/far planes 2..6.
 
     Args:
       c2w_gl: ``[n, 4, 4]`` OpenGL camera-to-world matrices (COLMAP's world).
-      points: ``[P, 3]`` sparse points.
-      depths: ``n`` arrays of per-image point depths.
+      depths: ``n`` arrays of per-image point depths (COLMAP's units).
 
     Returns:
-      ``(centre [3], R [3, 3], scale, (near, far))``: (near, far) are the 1st/99th depth
-      percentiles of the points, scaled (ideally inside :data:`BLENDER_NEAR_FAR`).
+      ``(centre [3], R [3, 3], scale, (near, far))``: (near, far) are the scaled depths of the
+      sparse points: the 5th percentile over images of each image's 2nd percentile, and the
+      95th of the 98th (robust to the few points triangulated from tiny angles).
     """
     centres, axes = c2w_gl[:, :3, 3], -c2w_gl[:, :3, 2]  # looking directions
     proj = np.eye(3)[None] - axes[:, :, None] * axes[:, None, :]  # [n, 3, 3]
     a, b = proj.sum(0), np.einsum("nij,nj->i", proj, centres)
-    if np.linalg.cond(a) < 1e4:  # the axes cross near one point: an object capture
-        centre = np.linalg.solve(a, b)
-    else:  # (near-)parallel axes: the points' median
-        centre = np.median(points, axis=0)
+    if np.linalg.cond(a) > 1e4:
+        raise PrepareError("the cameras' optical axes are (nearly) parallel: a forward-facing "
+                         "capture, use --format llff.")
+    centre = np.linalg.solve(a, b)
     up = c2w_gl[:, :3, 1].mean(0)
     rot = _rotation_to_z(up / np.linalg.norm(up))
-    bounds = _bounds(depths, 1, 99)
-    lo, hi = bounds[:, 0].min(), bounds[:, 1].max()
-    near, far = BLENDER_NEAR_FAR
-    scale = math.sqrt(near * far / (lo * hi))
+    scale = 4.0 / float(np.median(np.linalg.norm(centres - centre, axis=1)))
+    bounds = _bounds(depths, 2, 98)
+    lo, hi = np.percentile(bounds[:, 0], 5), np.percentile(bounds[:, 1], 95)
     return centre, rot, scale, (scale * lo, scale * hi)
 
 
@@ -176,7 +181,7 @@ def write_blender(sfm, out, progress_bar=None):
     box = centred_crop(sfm.width, sfm.height, sfm.principal_point)
     w = box[2] - box[0]
     gl = opengl_c2w(sfm.c2w)
-    centre, rot, scale, (lo, hi) = blender_normalisation(gl, sfm.points, sfm.depths)
+    centre, rot, scale, (lo, hi) = blender_normalisation(gl, sfm.depths)
     c2w = gl.copy()
     c2w[:, :3, :3] = rot @ gl[:, :3, :3]
     c2w[:, :3, 3] = scale * (gl[:, :3, 3] - centre) @ rot.T
@@ -202,8 +207,8 @@ def write_blender(sfm, out, progress_bar=None):
         notes.append(f"images cropped from {sfm.width}x{sfm.height} to {w}x{box[3] - box[1]} "
                      "(centred principal point).")
     near, far = BLENDER_NEAR_FAR
-    notes.append(f"scene centred and scaled by {scale:.4g}: the sparse points lie at depths "
-                 f"{lo:.2f}..{hi:.2f} from the cameras (1st/99th percentiles; the blender "
+    notes.append(f"scene centred, cameras at distance 4 (scaled by {scale:.4g}): the sparse "
+                 f"points lie at depths {lo:.2f}..{hi:.2f} from the cameras (the blender "
                  f"config's near/far: {near:g}..{far:g}).")
     if lo < near or hi > far:
         notes.append(f"the depths exceed {near:g}..{far:g}: train with --set near="
