@@ -207,9 +207,10 @@ def run_sfm(image_dir, names, work_dir, camera_model="SIMPLE_RADIAL", matcher="e
     notes = []
     if not models:
         lonely = [n for n in names if not partners.get(n)]
+        alone = f"; photos without any verified pair: {_names(lonely)}" if lonely else ""
         raise PrepareError(
             "too few matches: COLMAP could not start a reconstruction (no pair of photos with "
-            f"enough matches and a wide enough baseline){'; photos without any verified pair: ' + _names(lonely) if lonely else ''}. "
+            f"enough matches and a wide enough baseline){alone}. "
             "Take more photos with more overlap, moving the camera between shots (not only "
             "turning it).")
     sizes = sorted(((m.num_reg_images(), k) for k, m in models.items()), reverse=True)

@@ -132,7 +132,8 @@ def test_the_loaders_read_and_train_on_both_layouts(blender_run, llff_run, tmp_p
     config = tiny_config(dataset_loader="llff", factor=2, near=0.0, far=1.0, white_bkgd=False,
                          ray_shape="cylinder", max_steps=2, save_every=2, print_every=1)
     train = _train_a_few_steps(config, llff_run.out, tmp_path / "llff")
-    assert (train.h, train.w) == (llff_run.sfm.height // 4 * 4 // 2, llff_run.sfm.width // 4 * 4 // 2)
+    sfm = llff_run.sfm  # cropped to multiples of 4 (the downscales 2 and 4), read at factor 2
+    assert (train.h, train.w) == (sfm.height // 4 * 4 // 2, sfm.width // 4 * 4 // 2)
 
 
 # ----------------------------------------------------------------------------- errors
