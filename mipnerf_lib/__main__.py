@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="dataset folder to write (the --data_dir)")
     p.add_argument("--format", default="llff", choices=("llff", "blender"),
                    help="llff: forward-facing captures; blender: around an object")
-    p.add_argument("--downscale", default="4", help="llff images_N factors, e.g. 4 or 2,4,8")
+    p.add_argument("--downscale", default="4",
+                   help="llff: the images_N factors, e.g. 4 or 2,4,8 (blender: unused)")
     p.add_argument("--matcher", default="exhaustive", choices=("exhaustive", "sequential"))
     p.add_argument("--camera_model", default="SIMPLE_RADIAL",
                    help="SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL, RADIAL or OPENCV")

@@ -47,7 +47,9 @@ class SfmResult:
       image_dir: the folder holding those images (undistorted ones when the model distorts).
       c2w: ``[n, 4, 4]`` float64 camera-to-world matrices, COLMAP/OpenCV convention (columns
         right, down, forward, centre).
-      width, height: image size in pixels (of the images in ``image_dir``).
+      width, height: image size in pixels (of the images in ``image_dir``, after ``resize``).
+      resize: None, or the ``(width, height)`` to resample the images of ``image_dir`` to
+        first (square pixels when COLMAP's fx and fy differ).
       focal: focal length in pixels.
       principal_point: ``(cx, cy)`` in pixels (the writers crop the images to centre it).
       points: ``[P, 3]`` float64 sparse points (world).
@@ -64,6 +66,7 @@ class SfmResult:
     c2w: np.ndarray
     width: int
     height: int
+    resize: tuple
     focal: float
     principal_point: tuple
     points: np.ndarray
@@ -215,18 +218,23 @@ def run_sfm(image_dir, names, work_dir, camera_model="SIMPLE_RADIAL", matcher="e
             "turning it).")
     sizes = sorted(((m.num_reg_images(), k) for k, m in models.items()), reverse=True)
     rec = models[sizes[0][1]]
-    if len(models) > 1:
-        notes.append(f"the reconstruction split into {len(models)} models "
-                     f"({', '.join(str(s) for s, _ in sizes)} photos): kept the largest; the "
-                     "others' photos count as unregistered (add photos that bridge them).")
     registered = {rec.images[i].name for i in rec.reg_image_ids()}
     unregistered = [n for n in names if n not in registered]
+    if len(models) > 1:
+        elsewhere = sorted({m.images[i].name for m in models.values() for i in m.reg_image_ids()}
+                           - registered)
+        notes.append(f"the reconstruction split into {len(models)} models "
+                     f"({', '.join(str(s) for s, _ in sizes)} photos): kept the largest"
+                     + (f"; photos only in the others (left out): {_names(elsewhere)}; add "
+                        "photos that bridge the groups." if elsewhere else "."))
     fraction = len(registered) / len(names)
     if fraction < min_registered:
         raise PrepareError(
             f"only {len(registered)} of {len(names)} photos ({fraction:.0%}) registered, "
-            f"fewer than {min_registered:.0%}; not registered: {_names(unregistered, 12)}. "
-            "Add photos between them (more overlap) or remove them.")
+            f"fewer than {min_registered:.0%}; not registered: {_names(unregistered, 12)}"
+            + (f" (the reconstruction split into {len(models)} models; the largest was kept)"
+               if len(models) > 1 else "")
+            + ". Add photos between them (more overlap) or remove them.")
     mean_error = float(rec.compute_mean_reprojection_error())
     cam = rec.cameras[next(iter(rec.cameras))]
     model_name, model_params = cam.model_name, [float(p) for p in cam.params]
@@ -255,11 +263,17 @@ def _result(rec, cam, image_dir, names, unregistered, mean_error, model_name, mo
         cx, cy = params[1:3]
     else:  # PINHOLE
         fx, fy, cx, cy = params
-    if abs(fx - fy) > 0.005 * max(fx, fy):
+    width, height, resize = int(cam.width), int(cam.height), None
+    if abs(fx / fy - 1) > 0.1:
         raise PrepareError(
-            f"the recovered camera has fx={fx:.1f} and fy={fy:.1f} pixels (non-square pixels), "
-            "which the loaders cannot use: run again with --camera_model SIMPLE_RADIAL (or "
-            "SIMPLE_PINHOLE).")
+            f"the recovered camera has fx={fx:.1f} and fy={fy:.1f} pixels (pixels {fx / fy:.2f} "
+            "times as wide as tall): run again with --camera_model SIMPLE_RADIAL (one focal).")
+    if abs(fx / fy - 1) > 1e-3:  # non-square pixels: stretch the rows so that fy becomes fx
+        resize = (width, int(round(height * fx / fy)))
+        notes.append(f"the camera's fx={fx:.1f} and fy={fy:.1f} differ: images resampled from "
+                     f"{width}x{height} to {resize[0]}x{resize[1]} (square pixels).")
+        cy, height = cy * resize[1] / height, resize[1]
+        fy = fx
     by_name = {rec.images[i].name: rec.images[i] for i in rec.reg_image_ids()}
     kept = sorted(by_name)
     c2w, depths = [], []
@@ -275,8 +289,8 @@ def _result(rec, cam, image_dir, names, unregistered, mean_error, model_name, mo
         depths.append(xyz @ cfw[:3, :3][2] + cfw[2, 3])
     points = np.array([p.xyz for p in rec.points3D.values()]).reshape(-1, 3)
     return SfmResult(
-        names=kept, image_dir=Path(image_dir), c2w=np.stack(c2w), width=int(cam.width),
-        height=int(cam.height), focal=0.5 * (fx + fy), principal_point=(cx, cy), points=points,
+        names=kept, image_dir=Path(image_dir), c2w=np.stack(c2w), width=width, height=height,
+        resize=resize, focal=fx, principal_point=(cx, cy), points=points,
         depths=depths, unregistered=unregistered, n_images=len(names),
         mean_reprojection_error=mean_error, camera_model=model_name,
         camera_params=model_params, notes=notes)

@@ -25,6 +25,7 @@ from functools import reduce
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from mipnerf_lib.datasets.files import atomic_write
 from mipnerf_lib.prepare.images import PrepareError, read_rgb
@@ -54,6 +55,14 @@ def centred_crop(width, height, principal_point, multiple=1):
         raise PrepareError(f"the principal point {principal_point} is too far off-centre for a "
                          f"{width}x{height} image to be cropped around it.")
     return x0, y0, x1, y1
+
+
+def _read(sfm, name, box):
+    """The image ``name`` as written: RGB, resampled to square pixels if needed, cropped."""
+    img = read_rgb(sfm.image_dir / name)
+    if sfm.resize is not None:
+        img = img.resize(sfm.resize, Image.Resampling.LANCZOS)
+    return img.crop(box)
 
 
 def _save_png(img, path):
@@ -100,7 +109,7 @@ def write_llff(sfm, out, factors=(4,), progress_bar=None):
                     old.unlink()
         folder.mkdir(parents=True, exist_ok=True)
     for name in sfm.names:
-        img = read_rgb(sfm.image_dir / name).crop(box)
+        img = _read(sfm, name, box)
         for factor, folder in folders.items():
             _save_png(img if factor == 1 else img.reduce(factor), folder / f"{Path(name).stem}.png")
         if progress_bar is not None:
@@ -194,7 +203,7 @@ def write_blender(sfm, out, progress_bar=None):
         frames = []
         for i in idx:
             stem = Path(sfm.names[i]).stem
-            _save_png(read_rgb(sfm.image_dir / sfm.names[i]).crop(box), folder / f"{stem}.png")
+            _save_png(_read(sfm, sfm.names[i], box), folder / f"{stem}.png")
             if progress_bar is not None:
                 progress_bar.update(1)
             frames.append({"file_path": f"./{split}/{stem}",

@@ -111,29 +111,24 @@ def test_llff_recovers_the_forward_facing_capture(llff_run, photos):
     assert "mean reprojection error" in result.summary()
 
 
-def _train_a_few_steps(config, data_dir, train_dir):
-    dataset = datasets.get_dataset("train", str(data_dir), config)
-    result = training.train(config, train_dir=str(train_dir), dataset=dataset, progress=False,
-                            compiler_options=FAST)
-    assert result.step == config.max_steps and np.isfinite(result.history[-1]["loss"])
-    return dataset
-
-
-def test_the_loaders_read_and_train_on_both_layouts(blender_run, llff_run, tmp_path):
+def test_the_loaders_read_both_layouts_and_train(blender_run, llff_run, tmp_path):
     out, proc = blender_run
     assert proc.returncode == 0, proc.stderr
-    config = tiny_config(dataset_loader="blender", batching="single_image", max_steps=2,
-                         save_every=2, print_every=1)
+    config = tiny_config(dataset_loader="blender", batching="single_image")
     test = datasets.get_dataset("test", str(out), config)
     # 256x256 photos, focal 355.6 px; undistortion may trim a pixel or two.
     assert test.h == test.w and 250 <= test.w <= 256 and abs(test.focal - 355.6) < 3
-    _train_a_few_steps(config, out, tmp_path / "blender")
+    batch = datasets.get_dataset("train", str(out), config).batch_at(0)
+    assert np.all(np.isfinite(batch["pixels"])) and batch["pixels"].shape[-1] == 3
 
     config = tiny_config(dataset_loader="llff", factor=2, near=0.0, far=1.0, white_bkgd=False,
                          ray_shape="cylinder", max_steps=2, save_every=2, print_every=1)
-    train = _train_a_few_steps(config, llff_run.out, tmp_path / "llff")
+    train = datasets.get_dataset("train", str(llff_run.out), config)
     sfm = llff_run.sfm  # cropped to multiples of 4 (the downscales 2 and 4), read at factor 2
     assert (train.h, train.w) == (sfm.height // 4 * 4 // 2, sfm.width // 4 * 4 // 2)
+    result = training.train(config, train_dir=str(tmp_path / "llff"), dataset=train,
+                            progress=False, compiler_options=FAST)
+    assert result.step == 2 and np.isfinite(result.history[-1]["loss"])
 
 
 # ----------------------------------------------------------------------------- errors
@@ -183,22 +178,30 @@ def test_too_few_matches(tmp_path, capsys):
     assert len(err.splitlines()) == 1
 
 
-def test_unregistered_photos_and_split_models(photos, tmp_path, capsys):
+def test_unregistered_photos_are_listed(photos, tmp_path, capsys):
+    """Four photos that register and two featureless ones: 67% < --min_registered 75%."""
+    folder = _copy(photos, [f"image{i:03d}.png" for i in range(4)], tmp_path / "some")
+    for i in range(2):
+        Image.new("RGB", (256, 256), (200, 90 * i, 90)).save(folder / f"flat{i}.png")
+    code, err = _cli(["--images", folder, "--out", tmp_path / "out"], capsys)
+    assert code == 2 and "only 4 of 6 photos (67%) registered" in err
+    assert "not registered: flat0.png, flat1.png" in err and len(err.splitlines()) == 1
+
+
+def test_a_split_reconstruction_keeps_the_largest_model(photos, tmp_path):
     """Ten photos and the same ten mirrored (SIFT does not match mirror images): two models
-    of ten; the largest is kept, the others' photos are unregistered (50%)."""
+    of ten; the largest is kept, the others' photos are left out and listed."""
     names = [f"image{i:03d}.png" for i in range(10)]
     folder = _copy(photos, names, tmp_path / "two")
     for name in names:
         Image.open(folder / name).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
             folder / f"mirror_{name}")
-    code, err = _cli(["--images", folder, "--out", tmp_path / "out"], capsys)
-    assert code == 2 and "registered" in err and "50%" in err and len(err.splitlines()) == 1
-    result = prepare(folder, tmp_path / "out2", "llff", min_registered=0.4, progress=False)
+    result = prepare(folder, tmp_path / "out", "llff", min_registered=0.4, progress=False)
     assert len(result.names) == 10 and len(result.sfm.unregistered) == 10
-    assert any("split into 2 models" in n for n in result.notes)
+    assert any("split into 2 models" in n and "left out" in n for n in result.notes)
     kept_mirrored = result.names[0].startswith("mirror_")
     assert all(n.startswith("mirror_") == kept_mirrored for n in result.names)
-    assert "not registered" in result.summary()
+    assert "registered 10/20 photos (50%); not registered" in result.summary()
 
 
 def test_missing_pycolmap_says_how_to_install(monkeypatch):
@@ -213,3 +216,46 @@ def test_bad_arguments(tmp_path, capsys):
     code, err = _cli(["--images", tmp_path, "--out", tmp_path / "o", "--camera_model", "FISH"],
                      capsys)
     assert code == 2
+
+
+# ----------------------------------------------------------------------------- writers
+def test_centred_crop_centres_the_principal_point():
+    from mipnerf_lib.prepare.write import centred_crop
+
+    assert centred_crop(200, 150, (100.0, 75.0)) == (0, 0, 200, 150)
+    assert centred_crop(200, 150, (100.0, 75.0), multiple=8) == (0, 3, 200, 147)
+    x0, y0, x1, y1 = centred_crop(200, 150, (110.0, 70.0))
+    assert abs(110.0 - x0 - 0.5 * (x1 - x0)) <= 0.5 and abs(70.0 - y0 - 0.5 * (y1 - y0)) <= 0.5
+    with pytest.raises(PrepareError, match="off-centre"):
+        centred_crop(200, 150, (0.2, 75.0))
+
+
+def test_writers_resample_non_square_pixels_and_crop(tmp_path):
+    """A fake reconstruction: fx != fy (the rows are resampled), an off-centre principal point
+    (the images are cropped around it); the LLFF loader then reads the result."""
+    from mipnerf_lib.prepare.sfm import SfmResult
+    from mipnerf_lib.prepare.write import write_llff
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    names = [f"p{i}.png" for i in range(3)]
+    for name in names:
+        Image.fromarray(rng.integers(0, 255, (100, 120, 3), np.uint8)).save(photos / name)
+    c2w = np.stack([np.eye(4)] * 3)
+    c2w[:, 0, 3] = [0.0, 0.1, 0.2]
+    sfm = SfmResult(names=names, image_dir=photos, c2w=c2w, width=120, height=110,
+                    resize=(120, 110), focal=100.0, principal_point=(64.0, 55.0),
+                    points=np.zeros((0, 3)), depths=[np.linspace(2, 5, 50)] * 3,
+                    unregistered=[], n_images=3, mean_reprojection_error=0.1,
+                    camera_model="PINHOLE", camera_params=[100.0, 90.9, 64.0, 50.0])
+    poses_bounds, box, notes = write_llff(sfm, tmp_path / "out", factors=(2,))
+    # Rows resampled 100 -> 110 (square pixels), columns cropped to 8..120 around cx = 64.
+    assert box == (8, 0, 120, 110) and "cropped" in notes[0]
+    assert Image.open(tmp_path / "out" / "images" / "p0.png").size == (112, 110)
+    assert Image.open(tmp_path / "out" / "images_2" / "p0.png").size == (56, 55)
+    np.testing.assert_allclose(poses_bounds[0, [4, 9, 14]], [110, 112, 100])
+    np.testing.assert_allclose(poses_bounds[:, 15:], [[2.003, 4.997]] * 3, atol=1e-3)
+    config = tiny_config(dataset_loader="llff", factor=2, near=0.0, far=1.0, white_bkgd=False)
+    train = datasets.get_dataset("train", str(tmp_path / "out"), config)
+    assert (train.h, train.w, train.focal) == (55, 56, 50.0)
