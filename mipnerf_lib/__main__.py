@@ -1,4 +1,4 @@
-"""Command line: ``python -m mipnerf_lib train|eval|render``.
+"""Command line: ``python -m mipnerf_lib train|eval|render|prepare``.
 
 Examples::
 
@@ -12,6 +12,8 @@ Examples::
     python -m mipnerf_lib eval --train_dir runs/demo
     # An orbit video (or the LLFF spiral):
     python -m mipnerf_lib render --train_dir runs/demo --out runs/demo/orbit.gif
+    # Your own photos -> camera poses (COLMAP) -> a dataset (see mipnerf_lib.prepare):
+    python -m mipnerf_lib prepare --images photos/ --out data/mine --format llff
 
 Without ``--data_dir`` the default scene of :func:`mipnerf_lib.datasets.default_scene_dir` is
 used (converted to the multiscale layout for ``multicam`` configs). Every failure prints one
@@ -94,7 +96,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, default=None)
 
     sub.add_parser("list_configs", help="print the preset names")
+
+    p = sub.add_parser("prepare", help="photos -> camera poses (COLMAP) -> an llff or blender "
+                                       "dataset (needs pip install -e '.[colmap]')")
+    p.add_argument("--images", required=True, help="folder of photos (one camera and size)")
+    p.add_argument("--out", required=True, help="dataset folder to write (the --data_dir)")
+    p.add_argument("--format", default="llff", choices=("llff", "blender"),
+                   help="llff: forward-facing captures; blender: around an object")
+    p.add_argument("--downscale", default="4",
+                   help="llff: the images_N factors, e.g. 4 or 2,4,8 (blender: unused)")
+    p.add_argument("--matcher", default="exhaustive", choices=("exhaustive", "sequential"))
+    p.add_argument("--camera_model", default="SIMPLE_RADIAL",
+                   help="SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL, RADIAL or OPENCV")
+    p.add_argument("--min_registered", type=float, default=0.75,
+                   help="fail when a smaller fraction of the photos registers")
+    p.add_argument("--threads", type=int, default=-1, help="CPU threads for COLMAP (-1: all)")
+    p.add_argument("--no_progress", action="store_true", help="no tqdm progress bars")
     return parser
+
+
+def _prepare(args) -> int:
+    from mipnerf_lib import prepare as prepare_lib
+
+    result = prepare_lib.prepare(
+        args.images, args.out, args.format, prepare_lib.parse_downscale(args.downscale),
+        args.matcher, args.camera_model, args.min_registered, args.threads,
+        progress=not args.no_progress)
+    print(result.summary())
+    return 0
 
 
 def _load_config(args):
@@ -195,6 +224,8 @@ def _run(args) -> int:
         for name, fn in sorted(EXTRA_PRESETS.items()):  # ours: the docstring's first line
             print(f"{name}  ({fn.__doc__.splitlines()[0].strip()})")
         return 0
+    if args.command == "prepare":
+        return _prepare(args)
     _check_args(args)
     if args.multihost:
         import jax
