@@ -71,6 +71,10 @@ class SceneExplorer:
         ``(config.near, config.far)``): then a dataset camera gets exactly its test rays.
       chunk: rays per render call (fixed, so each model compiles once).
       cache_size: renders kept.
+      scene_box: ``[[x0, y0, z0], [x1, y1, z1]]``, an axis-aligned box that contains the
+        scene, used instead of the ball (e.g. to leave out the space under an opaque ground,
+        which no training camera saw). A ray that misses the ball or box renders as the
+        background (white where the model's config says ``white_bkgd``) without being sampled.
       ground_truth: ``f(azimuth, elevation, distance, resolution) -> rgb [H, W, 3]``, the
         exact view (e.g. ray-traced), or None. When given, :meth:`render` adds it under the
         key ``'ground truth'`` and the widget shows it and each model's error map.
@@ -79,13 +83,14 @@ class SceneExplorer:
     GROUND_TRUTH = "ground truth"
 
     def __init__(self, models, focal, width, scene_radius=2.0, near_far=None, chunk=1024, cache_size=256,
-                 ground_truth=None):
+                 ground_truth=None, scene_box=None):
         if not models:
             raise ValueError("SceneExplorer needs at least one model.")
         self.models = dict(models)
         self.ground_truth = ground_truth
         self.fov_ratio = float(focal) / float(width)
         self.scene_radius = float(scene_radius)
+        self.scene_box = None if scene_box is None else np.asarray(scene_box, np.float64).reshape(2, 3)
         self.near_far = None if near_far is None else (float(near_far[0]), float(near_far[1]))
         self.chunk = int(chunk)
         self._cache = OrderedDict()
@@ -100,15 +105,29 @@ class SceneExplorer:
         r = camera.Rays(*(np.asarray(x) for x in r))
         if self.near_far is not None:
             return r
-        # |o + t d|^2 = R^2  <=>  a t^2 + 2 b t + c = 0
-        o, d = r.origins.astype(np.float64), r.directions.astype(np.float64)
-        a, b = np.sum(d * d, -1, keepdims=True), np.sum(o * d, -1, keepdims=True)
-        c = np.sum(o * o, -1, keepdims=True) - self.scene_radius**2
-        disc = b * b - a * c
-        root = np.sqrt(np.maximum(disc, 0.0))
-        t0 = np.maximum((-b - root) / a, 0.05)
-        t1 = np.where(disc > 0, np.maximum((-b + root) / a, t0 + 1e-3), t0 + 1e-3)
+        t0, t1, _ = self._bounds(r)
         return r._replace(near=t0.astype(np.float32), far=t1.astype(np.float32))
+
+    def _bounds(self, r):
+        """``(near, far, missed)`` ``[..., 1]``: where each ray enters and leaves the ball (or
+        box); a ray that misses it gets a short interval and ``missed`` True."""
+        o, d = r.origins.astype(np.float64), r.directions.astype(np.float64)
+        if self.scene_box is None:
+            # |o + t d|^2 = R^2  <=>  a t^2 + 2 b t + c = 0
+            a, b = np.sum(d * d, -1, keepdims=True), np.sum(o * d, -1, keepdims=True)
+            c = np.sum(o * o, -1, keepdims=True) - self.scene_radius**2
+            disc = b * b - a * c
+            root = np.sqrt(np.maximum(disc, 0.0))
+            enter, leave, hit = (-b - root) / a, (-b + root) / a, disc > 0
+        else:  # slabs: the latest entry and the earliest exit over the three axes
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ta, tb = (self.scene_box[0] - o) / d, (self.scene_box[1] - o) / d
+            enter = np.nanmax(np.minimum(ta, tb), -1, keepdims=True)
+            leave = np.nanmin(np.maximum(ta, tb), -1, keepdims=True)
+            hit = leave > np.maximum(enter, 0.05)
+        t0 = np.maximum(enter, 0.05)
+        t1 = np.where(hit, np.maximum(leave, t0 + 1e-3), t0 + 1e-3)
+        return t0, t1, ~hit
 
     def render(self, azimuth=0.0, elevation=30.0, distance=4.0, resolution=32):
         """``{name: rgb [resolution, resolution, 3]}`` (and the ground truth if the explorer
@@ -119,8 +138,11 @@ class SceneExplorer:
             self._cache.move_to_end(key)
         else:
             rays = self.rays(*key)
-            out = {name: np.asarray(render_rays(g, c, p, rays, chunk=self.chunk)[0])
-                   for name, (g, c, p) in self.models.items()}
+            missed = self._bounds(rays)[2] if self.near_far is None else np.zeros(rays.near.shape, bool)
+            out = {}
+            for name, (g, c, p) in self.models.items():
+                rgb = np.asarray(render_rays(g, c, p, rays, chunk=self.chunk)[0])
+                out[name] = np.where(missed, 1.0 if c.white_bkgd else 0.0, rgb).astype(np.float32)
             if self.ground_truth is not None:
                 out[self.GROUND_TRUTH] = np.asarray(self.ground_truth(*key), np.float32)
             self._cache[key] = out

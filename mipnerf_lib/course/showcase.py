@@ -34,7 +34,7 @@ from mipnerf_lib.experiments import explorer_weights
 from mipnerf_lib.experiments import showcase as experiment
 
 __all__ = ["WEIGHTS", "FRAMES", "SCALES", "TARGETS", "load_models", "explorer",
-           "zoom_distances", "ground_truth", "zoom_out", "frame_to_frame_error",
+           "zoom_distances", "ground_truth", "zoom_out", "frame_to_frame_error", "scene_fraction",
            "flicker_ratio", "held_out_psnr", "check", "write_frames", "load_frames", "main"]
 
 WEIGHTS = experiment.WEIGHTS
@@ -67,12 +67,15 @@ def load_models(path=WEIGHTS):
 
 def explorer(models=None, chunk=4096):
     """A :class:`~mipnerf_lib.course.explorer.SceneExplorer` of the shipped models with the
-    ray tracer's ground truth (rays are sampled only inside the scene's bounding ball)."""
+    ray tracer's ground truth. Rays are sampled only inside the scene's box
+    (:data:`~mipnerf_lib.datasets.raytracer.SHOWCASE_BOX`): the space under the opaque ground
+    was never seen in training, and from far away a ray passing the ground's rim would
+    show what a model made up there."""
     from mipnerf_lib.course.explorer import SceneExplorer
-    from mipnerf_lib.datasets.raytracer import SHOWCASE_RADIUS
+    from mipnerf_lib.datasets.raytracer import SHOWCASE_BOX
 
     models = load_models()[0] if models is None else models
-    return SceneExplorer(models, focal=_focal_ratio(), width=1.0, scene_radius=SHOWCASE_RADIUS,
+    return SceneExplorer(models, focal=_focal_ratio(), width=1.0, scene_box=SHOWCASE_BOX,
                          chunk=chunk, ground_truth=ground_truth)
 
 
@@ -124,6 +127,14 @@ def frame_to_frame_error(frames, gt):
     """
     frames, gt = np.asarray(frames, np.float64), np.asarray(gt, np.float64)
     return np.mean(np.abs(np.diff(frames, axis=0) - np.diff(gt, axis=0)), axis=(1, 2, 3))
+
+
+def scene_fraction(gt, background=1.0):
+    """``[n - 1]``: the fraction of pixels where the truth shows the scene (not the background)
+    in either frame of each pair; dividing :func:`frame_to_frame_error` by it gives the error
+    per pixel *of the scene*, which does not fall just because the scene gets smaller."""
+    covered = np.any(np.abs(np.asarray(gt) - background) > 1e-3, axis=-1)
+    return np.mean(covered[1:] | covered[:-1], axis=(1, 2))
 
 
 def flicker_ratio(frames, nerf="NeRF", mip="mip-NeRF"):

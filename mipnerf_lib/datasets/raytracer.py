@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 __all__ = ["Sphere", "Box", "Cylinder", "Disk", "CheckerDisk", "Wall", "scene_objects",
-           "showcase_objects", "SHOWCASE_RADIUS", "trace", "render_view"]
+           "showcase_objects", "SHOWCASE_RADIUS", "SHOWCASE_BOX", "trace", "render_view"]
 
 _EPS = 1e-4
 _LIGHT = np.array([0.4, -0.3, 0.85]) / np.linalg.norm([0.4, -0.3, 0.85])
@@ -215,8 +215,11 @@ def scene_objects():
     ]
 
 
-#: Every object of :func:`showcase_objects` lies within this distance of the origin.
+#: Every object of :func:`showcase_objects` lies within this distance of the origin ...
 SHOWCASE_RADIUS = 1.9
+#: ... and within this axis-aligned box ``[[x0, y0, z0], [x1, y1, z1]]`` (nothing lies below
+#: the ground, and no training camera sees under it).
+SHOWCASE_BOX = ((-1.85, -1.85, -0.55), (1.85, 1.85, 0.8))
 
 
 def showcase_objects():

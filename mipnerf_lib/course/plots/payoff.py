@@ -85,22 +85,25 @@ def contact_sheet(frames, picks=None, names=PANELS, size=1.7):
 
 
 def zoom_error_plot(frames, models=("NeRF", "mip-NeRF")):
-    """Left: the frame-to-frame error of each model against the distance (and the truth's
-    own change between frames, for scale); right: each frame's PSNR against the truth."""
-    from mipnerf_lib.course.showcase import frame_to_frame_error
+    """Left: the frame-to-frame error of each model against the distance, per pixel of the
+    scene (and the truth's own change between frames, for scale); right: each frame's PSNR
+    against the truth."""
+    from mipnerf_lib.course.showcase import frame_to_frame_error, scene_fraction
 
     truth, dist = frames["ground truth"], np.asarray(frames["distance"])
     mid = np.sqrt(dist[1:] * dist[:-1])  # a pair of frames sits between their distances
+    per_scene_pixel = 1.0 / scene_fraction(truth)
     fig, (ax0, ax1) = new_figure(1, 2, size=(4.2, 3.0))
     for name in models:
         c = MODEL_COLORS.get(name)
-        ax0.plot(mid, frame_to_frame_error(frames[name], truth), "o-", ms=3, color=c, label=name)
+        ax0.plot(mid, frame_to_frame_error(frames[name], truth) * per_scene_pixel, "o-", ms=3, color=c,
+                 label=name)
         ax1.plot(dist, [_psnr(f, t) for f, t in zip(frames[name], truth)], "o-", ms=3, color=c, label=name)
-    ax0.plot(mid, frame_to_frame_error(truth, 0 * truth), "--", color=TRUTH_COLOR,
+    ax0.plot(mid, frame_to_frame_error(truth, 0 * truth) * per_scene_pixel, "--", color=TRUTH_COLOR,
              label="ground truth's own change")
-    ax0.set(xlabel="camera distance", ylabel="mean |change - true change|",
+    ax0.set(xlabel="camera distance", ylabel="|change - true change| per scene pixel",
             title="shimmer between neighbouring frames")
-    ax1.set(xlabel="camera distance", ylabel="PSNR (dB)", title="error of each frame")
+    ax1.set(xlabel="camera distance", ylabel="PSNR (dB)", title="each frame against the truth")
     for ax in (ax0, ax1):
         ax.set_xscale("log")
         ax.set_xticks([4, 6, 8, 12, 16], labels=["4", "6", "8", "12", "16"])
