@@ -148,10 +148,10 @@ class Config:
     # MLP activations: 'float32' (paper) or 'bfloat16' (GPU speed).
     compute_dtype: str = _model("float32", choices=COMPUTE_DTYPES)
     # MLP evaluation: 'reference' (the plain layer-by-layer form, used on CPUs and by the
-    # parity tests), 'fast' (exact rewrites that move fewer bytes: mipnerf_lib.kernels.mlp)
+    # parity tests), 'fast' (exact rewrites that move fewer bytes: mipnerf_lib.kernels.fast_jax)
     # 'fused' (renders through one Hopper GPU kernel, bf16, trains with fast's gradient;
-    # mipnerf_lib.kernels.fused) or 'fused_train' (renders as 'fused'; trains the trunk in
-    # kernels too: mipnerf_lib.kernels.fused_train). 'auto': reference off a GPU;
+    # mipnerf_lib.kernels.mlp_impl) or 'fused_train' (renders as 'fused'; trains the trunk in
+    # kernels too: mipnerf_lib.kernels.train_kernels). 'auto': reference off a GPU;
     # fused_train on one Hopper GPU with bfloat16 where the layout fits; fast on other GPUs.
     # Same parameters and function; same-steps PSNR within 0.02 dB (docs/RESULTS.md).
     mlp_impl: str = _model("auto", choices=MLP_IMPLS)

@@ -1,4 +1,4 @@
-"""The trunk's training kernels (mipnerf_lib.kernels.fused_train) and ``mlp_impl=
+"""The trunk's training kernels (mipnerf_lib.kernels.train_kernels) and ``mlp_impl=
 'fused_train'``: the forward that saves every activation, the backward's activation-gradient
 chain, the XLA weight gradients around them. On a CPU they lower for CUDA and run in Pallas's
 Mosaic GPU interpreter; on a Hopper GPU against the fast path with fresh inputs."""
@@ -11,10 +11,10 @@ from flax import nnx
 
 from mipnerf_lib import model
 from mipnerf_lib.config import Config
-from mipnerf_lib.kernels import fused
-from mipnerf_lib.kernels import fused_mlp as fm
-from mipnerf_lib.kernels import fused_train as tr
-from tests.model.test_fused_mlp import D, _hopper, _interpreter, _paper_mlp, _plgpu, _rel
+from mipnerf_lib.kernels import mlp_impl
+from mipnerf_lib.kernels import forward_kernel as fk
+from mipnerf_lib.kernels import train_kernels as tr
+from tests.kernels.test_forward_kernel import D, _hopper, _interpreter, _paper_mlp, _plgpu, _rel
 
 
 def _losses(gt, steps=2):
@@ -22,7 +22,7 @@ def _losses(gt, steps=2):
         return jnp.sum(tr.trunk_train(x, k, b, 4, steps, 1, interpret).astype(jnp.float32) * gt)
 
     def reference(x, k, b):
-        return jnp.sum(fm.trunk_reference(x, k, b).astype(jnp.float32) * gt)
+        return jnp.sum(fk.trunk_reference(x, k, b).astype(jnp.float32) * gt)
 
     return kernel, reference
 
@@ -64,8 +64,8 @@ def test_trunk_train_gradients_match_the_reference_in_the_interpreter():
     _interpreter()
     _, kernels, biases = _paper_mlp()
     k = jax.random.split(jax.random.PRNGKey(8))
-    x = jax.random.normal(k[0], (fm.TILE_ROWS - 28, D))
-    kernel, reference = _losses(jax.random.normal(k[1], (fm.TILE_ROWS - 28, 256)))
+    x = jax.random.normal(k[0], (fk.TILE_ROWS - 28, D))
+    kernel, reference = _losses(jax.random.normal(k[1], (fk.TILE_ROWS - 28, 256)))
     got = jax.value_and_grad(kernel, argnums=(0, 1, 2))(x, kernels, biases)
     ref = jax.value_and_grad(reference, argnums=(0, 1, 2))(x, kernels, biases)
     _check_gradients(got, ref, 2e-2)
@@ -77,9 +77,9 @@ def test_backward_chain_masks_with_each_layers_own_activation():
     _interpreter()
     _, kernels, _ = _paper_mlp()
     keys = jax.random.split(jax.random.PRNGKey(9), 9)
-    hs = [jax.nn.relu(jax.random.normal(kk, (fm.TILE_ROWS, 256))).astype(jnp.bfloat16)
+    hs = [jax.nn.relu(jax.random.normal(kk, (fk.TILE_ROWS, 256))).astype(jnp.bfloat16)
           for kk in keys[:8]]
-    g = jax.random.normal(keys[8], (fm.TILE_ROWS, 256)).astype(jnp.bfloat16)
+    g = jax.random.normal(keys[8], (fk.TILE_ROWS, 256)).astype(jnp.bfloat16)
     dzs = tr.trunk_backward_chain(g, hs, tr.pack_transposed(kernels), interpret=True)
     dz = jnp.where(hs[7] > 0, g, 0).astype(jnp.bfloat16)
     np.testing.assert_array_equal(np.asarray(dzs[7], np.float32), np.asarray(dz, np.float32))
@@ -99,7 +99,7 @@ def test_fused_train_model_gradients_match_float32_at_least_as_well_as_the_fast_
     precision) every parameter's gradient is within bfloat16 error, and no worse than the
     fast path's (which rounds the weight gradients to bfloat16; these stay float32)."""
     _interpreter()
-    monkeypatch.setenv(fused.INTERPRET_ENV, "1")
+    monkeypatch.setenv(mlp_impl.INTERPRET_ENV, "1")
     mlp = model.MLP(D, 27, compute_dtype="bfloat16", mlp_impl="fused_train", rngs=nnx.Rngs(0))
     fast, ref = nnx.clone(mlp), nnx.clone(mlp)
     fast.mlp_impl = "fast"
@@ -134,12 +134,12 @@ def test_fused_train_is_checked_like_fused():
 
 
 @pytest.mark.skipif(not _hopper(), reason="needs a Hopper GPU (sm_90)")
-@pytest.mark.parametrize("steps", [2, 3])  # the rings of weight chunks: fused.STEPS, TRAIN_STEPS
+@pytest.mark.parametrize("steps", [2, 3])  # the rings of weight chunks: mlp_impl.STEPS, TRAIN_STEPS
 def test_trunk_train_gradients_match_the_reference_on_hopper(steps):
     _, kernels, biases = _paper_mlp()
     seed = np.random.SeedSequence().entropy % 2**31  # fresh inputs each run
     k = jax.random.split(jax.random.PRNGKey(seed))
-    n = fm.TILE_ROWS * 37 + 5
+    n = fk.TILE_ROWS * 37 + 5
     x = jax.random.normal(k[0], (n, D))
     kernel, reference = _losses(jax.random.normal(k[1], (n, 256)), steps)
     got = jax.jit(jax.value_and_grad(lambda x, k, b: kernel(x, k, b, False),

@@ -1,4 +1,4 @@
-"""The fused trunk kernel (mipnerf_lib.kernels.fused_mlp): its weight packing and reference
+"""The fused trunk kernel (mipnerf_lib.kernels.forward_kernel): its weight packing and reference
 on the CPU, its lowering to Mosaic GPU for CUDA and a run in the Mosaic GPU interpreter (on
 any machine), its numbers on a Hopper GPU."""
 
@@ -9,8 +9,8 @@ import pytest
 from flax import nnx
 
 from mipnerf_lib import model
-from mipnerf_lib.kernels import fused_mlp as ft
-from mipnerf_lib.kernels import mlp as fast_mlp
+from mipnerf_lib.kernels import forward_kernel as ft
+from mipnerf_lib.kernels import fast_jax
 
 D = 96  # the paper's IPE width: 2 x 3 x 16
 
@@ -38,7 +38,7 @@ def test_trunk_reference_is_the_models_trunk():
     assert [k.shape[0] for k in kernels] == [D, 256, 256, 256, 256, 256 + D, 256, 256]
     x = jax.random.normal(jax.random.PRNGKey(1), (4, 16, D))
     c = jax.random.normal(jax.random.PRNGKey(2), (4, 27))
-    _, density = fast_mlp.mlp_forward(mlp, x, c)
+    _, density = fast_jax.mlp_forward(mlp, x, c)
     h = ft.trunk_reference(x.reshape(-1, D), kernels, biases)
     assert h.shape == (64, 256) and h.dtype == jnp.bfloat16
     k, b = mlp.density_layer.kernel[...], mlp.density_layer.bias[...]
@@ -87,7 +87,7 @@ def _plgpu():
 def _interpreter():
     _plgpu()
     try:
-        ft._interpret_params()
+        ft.interpret_params()
     except NotImplementedError:
         pytest.skip("this JAX has no Mosaic GPU interpret mode")
 
@@ -124,7 +124,7 @@ def test_fused_mlp_forward_in_the_mosaic_gpu_interpreter():
     x = jax.random.normal(jax.random.PRNGKey(5), (2, 64, D))
     c = jax.random.normal(jax.random.PRNGKey(6), (2, 27))
     rgb, density = ft.fused_mlp_forward(mlp, x, c, interpret=True)
-    rgb0, density0 = fast_mlp.mlp_forward(mlp, x, c)
+    rgb0, density0 = fast_jax.mlp_forward(mlp, x, c)
     assert rgb.shape == rgb0.shape and density.shape == density0.shape
     assert _rel(rgb, rgb0) < 3e-2 and _rel(density, density0) < 3e-2
 
@@ -163,6 +163,6 @@ def test_fused_mlp_forward_matches_the_fast_mlp_on_hopper():
     x = jax.random.normal(k[0], (33, 128, D))
     c = jax.random.normal(k[1], (33, 27))
     rgb, density = jax.jit(lambda x, c: ft.fused_mlp_forward(mlp, x, c))(x, c)
-    rgb0, density0 = fast_mlp.mlp_forward(mlp, x, c)
+    rgb0, density0 = fast_jax.mlp_forward(mlp, x, c)
     for a, b in ((rgb, rgb0), (density, density0)):
         assert bool(jnp.all(jnp.isfinite(a))) and _rel(a, b) < 3e-2, seed

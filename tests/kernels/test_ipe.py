@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mipnerf_lib.encoding import integrated_pos_enc
-from mipnerf_lib.kernels import ipe
+from mipnerf_lib.kernels import forward_kernel, ipe
 
 
 def _gaussians(key, n, scale=6.0):
@@ -30,7 +30,7 @@ def _plgpu():
 def _interpreter():
     _plgpu()
     try:
-        ipe._interpret_params()
+        forward_kernel.interpret_params()
     except NotImplementedError:
         pytest.skip("this JAX has no Mosaic GPU interpret mode")
 
@@ -138,7 +138,7 @@ def test_ipe_kernel_plans_lower_and_match_in_the_interpreter(min_deg, max_deg, c
     m = jax.ShapeDtypeStruct((70, 3), jnp.float32)
 
     def fn(m, c, interpret=False):
-        return ipe._kernel_ipe(m, c, min_deg, max_deg, jnp.float32, True, interpret, cols, paired)
+        return ipe.kernel_ipe(m, c, min_deg, max_deg, jnp.float32, True, interpret, cols, paired)
 
     lowered = jax.jit(fn).trace(m, m).lower(lowering_platforms=("cuda",))
     assert "mosaic_gpu" in lowered.as_text()
@@ -168,23 +168,23 @@ def test_ipe_kernel_matches_the_reference_on_hopper(cols, paired):
     seed = np.random.SeedSequence().entropy % 2**31
     for scale in (6.0, 400.0):
         means, covs = _gaussians(jax.random.PRNGKey(seed), 2**17 + 5, scale)
-        got = jax.jit(lambda m, c: ipe._kernel_ipe(
+        got = jax.jit(lambda m, c: ipe.kernel_ipe(
             m, c, 0, 16, jnp.float32, True, False, cols, paired))(means, covs)
         ref = ipe.ipe_reference_padded(means, covs, 0, 16, jnp.float32, True)
         assert bool(jnp.all(jnp.isfinite(got))), seed
         # The approximate sine's error (2**-20) plus the reference's own reduction shift.
         assert float(jnp.max(jnp.abs(got - ref))) < (2e-5 if scale < 10 else 2e-4), (seed, scale)
-        got16 = jax.jit(lambda m, c: ipe._kernel_ipe(
+        got16 = jax.jit(lambda m, c: ipe.kernel_ipe(
             m, c, 0, 16, jnp.bfloat16, False, False, cols, paired))(means, covs)
         diff = jnp.abs(got16.astype(jnp.float32) - ipe.ipe_reference_padded(
             means, covs, 0, 16).astype(jnp.float32))
         assert float(jnp.max(diff)) <= 2.0**-8, (seed, scale)
         if cols is None:  # the default (paired) plan does the unpaired one's arithmetic
-            unpaired = jax.jit(lambda m, c: ipe._kernel_ipe(
+            unpaired = jax.jit(lambda m, c: ipe.kernel_ipe(
                 m, c, 0, 16, jnp.float32, True, False, 32, False))(means, covs)
             np.testing.assert_array_equal(np.asarray(got), np.asarray(unpaired))
     bad = means.at[3, 1].set(jnp.nan)
-    out = jax.jit(lambda m, c: ipe._kernel_ipe(
+    out = jax.jit(lambda m, c: ipe.kernel_ipe(
         m, c, 0, 16, jnp.float32, False, False, cols, paired))(bad, covs)
     assert bool(jnp.all(jnp.isnan(out[3, [1, 4, 49]])))
 
@@ -195,7 +195,7 @@ def test_ipe_kernel_plans_compile_and_match_on_hopper(min_deg, max_deg, cols, pa
     """Each plan also passes Mosaic GPU's compile-time checks (the CPU lowering does not run
     them all) and matches the reference on the GPU."""
     means, covs = _gaussians(jax.random.PRNGKey(np.random.SeedSequence().entropy % 2**31), 1000)
-    got = jax.jit(lambda m, c: ipe._kernel_ipe(
+    got = jax.jit(lambda m, c: ipe.kernel_ipe(
         m, c, min_deg, max_deg, jnp.float32, True, False, cols, paired))(means, covs)
     ref = ipe.ipe_reference_padded(means, covs, min_deg, max_deg, jnp.float32, True)
     assert float(jnp.max(jnp.abs(got - ref))) < 2e-5
