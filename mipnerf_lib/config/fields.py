@@ -174,7 +174,7 @@ class Config:
 
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            kind = _FIELD_TYPES[f.name]
+            kind = FIELD_TYPES[f.name]
             ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 ok = True
@@ -222,8 +222,9 @@ class Config:
         return dataclasses.asdict(self)
 
 
-_FIELD_TYPES = {f.name: {"int": int, "float": float, "bool": bool, "str": str}[f.type]
-                if isinstance(f.type, str) else f.type for f in dataclasses.fields(Config)}
+#: Each Config field's Python type (what ``--set key=value`` parses a value as).
+FIELD_TYPES = {f.name: {"int": int, "float": float, "bool": bool, "str": str}[f.type]
+               if isinstance(f.type, str) else f.type for f in dataclasses.fields(Config)}
 _CHOICES = {f.name: f.metadata["choices"] for f in dataclasses.fields(Config)
             if f.metadata["choices"] is not None}
 

@@ -44,9 +44,9 @@ from jax.sharding import PartitionSpec as P
 
 from mipnerf_lib.config import KERNEL_IMPLS
 from mipnerf_lib.kernels import fast_jax
-from mipnerf_lib.kernels import train_kernels as tk
 from mipnerf_lib.kernels import forward_kernel as fk
 from mipnerf_lib.kernels import ipe
+from mipnerf_lib.kernels import train_kernels as tk
 
 __all__ = ["INTERPRET_ENV", "STEPS", "TRAIN_STEPS", "interpreting", "unsupported",
            "check_device", "chosen_by_auto", "resolve", "ipe_in_kernel", "padded_ipe",

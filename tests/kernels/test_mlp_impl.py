@@ -13,14 +13,8 @@ from mipnerf_lib.config import Config
 from mipnerf_lib.kernels import mlp_impl
 from mipnerf_lib.kernels import ipe as ipe_kernel
 from mipnerf_lib.kernels import forward_kernel as ft
+from tests.kernels.helpers import D, rel
 from tests.model.test_model import random_rays
-
-D = 96
-
-
-def _rel(a, b):
-    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
 @pytest.fixture
@@ -54,7 +48,7 @@ def test_fused_forward_is_the_kernels_and_its_gradient_the_fast_paths(interpret)
     rgb0, density0 = fast(x, c)
     assert rgb.shape == rgb0.shape == (2, 64, 3) and density.shape == (2, 64, 1)
     assert rgb.dtype == density.dtype == jnp.float32
-    assert _rel(rgb, rgb0) < 3e-2 and _rel(density, density0) < 3e-2
+    assert rel(rgb, rgb0) < 3e-2 and rel(density, density0) < 3e-2
     # The kernel ran (it rounds differently from XLA): not the fast path's numbers.
     assert not np.array_equal(np.asarray(rgb), np.asarray(rgb0))
 
@@ -206,7 +200,7 @@ def test_fused_runs_on_each_devices_share_of_the_rays(tmp_path):
     assert r["seen"].tolist() == [[3, 64, D, 3, 27]]  # traced once: 3 of the 6 rays each
     assert r["rgb"].shape == (2, 3, 64, 3) and r["density"].shape == (2, 3, 64, 1)
     # bfloat16 rounding (jit vs eager) only; a ray put back in another's place would be O(1).
-    assert _rel(r["rgb"], r["rgb0"]) < 1e-2 and _rel(r["density"], r["density0"]) < 1e-2
+    assert rel(r["rgb"], r["rgb0"]) < 1e-2 and rel(r["density"], r["density0"]) < 1e-2
     assert "divisible by 2, got 3" in str(r["error"])
 
 
