@@ -18,11 +18,11 @@ from jax import lax
 
 __all__ = ["safe_sin", "safe_cos", "pos_enc", "expected_sin", "integrated_pos_enc"]
 
-_TRIG_LIMIT = 100 * jnp.pi
+TRIG_LIMIT = 100 * jnp.pi
 
 # float32(100 pi) = 314.159271240234375 split into three parts of at most 8 significant bits:
 # for integers |k| <= 2**16 each k * part is exact in float32 (see _mod_trig_limit).
-_LIMIT_PARTS = (314.0, 0.15625, 0.003021240234375)
+LIMIT_PARTS = (314.0, 0.15625, 0.003021240234375)
 # Below this |x| the reduction is bit-identical to ``x % float32(100 pi)``.
 EXACT_REDUCTION_LIMIT = 2.0**16 * 314.159271240234375
 
@@ -43,16 +43,16 @@ def _mod_trig_limit(x):
     Returns:
       ``[...]``, in ``[0, t)``.
     """
-    t = jnp.asarray(_TRIG_LIMIT, x.dtype)
+    t = jnp.asarray(TRIG_LIMIT, x.dtype)
     k = jnp.floor(x / t)
     r = x
-    for part in _LIMIT_PARTS:
+    for part in LIMIT_PARTS:
         r = r - k * jnp.asarray(part, x.dtype)
     r = jnp.where(r < 0, r + t, r)
     return jnp.where(r >= t, r - t, r)
 
 
-def _safe_trig(x, fn, t=_TRIG_LIMIT):
+def _safe_trig(x, fn, t=TRIG_LIMIT):
     # Range reduction: sin/cos of float32 arguments beyond ~1e4 lose accuracy badly, and
     # 100 pi is a multiple of 2 pi, so x mod 100 pi has the same sine.
     x = jnp.asarray(x)

@@ -19,20 +19,19 @@ the defaults) and ``3 + 2 * 3 * deg_view`` for the view directions (27).
 
 from __future__ import annotations
 
-import os
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mipnerf_lib.config import ACTIVATIONS, COMPUTE_DTYPES, DEFAULTS, KERNEL_IMPLS, check_choice
+from mipnerf_lib.config import (ACTIVATIONS, COMPUTE_DTYPES, DEFAULTS, KERNEL_IMPLS, check_choice,
+                                model_kwargs)
 from mipnerf_lib.encoding import integrated_pos_enc, pos_enc
-from mipnerf_lib.kernels import fused
-from mipnerf_lib.kernels import ipe as ipe_kernel
-from mipnerf_lib.kernels import mlp as fast_mlp
-# Building and counting parameters live in mipnerf_lib.params; the names stay importable here.
-from mipnerf_lib.params import construct_mipnerf, init_jitted, mlp_param_count, param_count
+from mipnerf_lib.kernels import fast_jax
+from mipnerf_lib.kernels import mlp_impl as mlp_impl_lib
+# Initialising and counting parameters live in mipnerf_lib.params; the names stay importable here.
+from mipnerf_lib.params import init_jitted, mlp_param_count, param_count
 from mipnerf_lib.rendering import volumetric_rendering
 from mipnerf_lib.sampling import resample_along_rays, sample_along_rays
 
@@ -80,13 +79,13 @@ class MLP(nnx.Module):
         0 for no condition.
       compute_dtype: ``'float32'`` or ``'bfloat16'`` activations (weights stay float32).
       mlp_impl: ``'reference'`` (the layer-by-layer form below), ``'fast'``
-        (:func:`mipnerf_lib.kernels.mlp.mlp_forward`: the same function rewritten to move
-        fewer bytes), ``'fused'`` (the forward in one Hopper GPU kernel, the gradient the
-        fast path's: :mod:`mipnerf_lib.kernels.fused`), ``'fused_train'`` (as 'fused', and
-        under a gradient the trunk's forward and activation-gradient chain in kernels too:
-        :mod:`mipnerf_lib.kernels.fused_train`) or ``'auto'``: 'reference' off a
-        GPU; on one Hopper GPU with bfloat16 and the paper's layout 'fused_train'
-        (:func:`~mipnerf_lib.kernels.fused.chosen_by_auto`), else 'fast' on a GPU.
+        (:func:`mipnerf_lib.kernels.fast_jax.mlp_forward`: the same function rewritten to
+        move fewer bytes), ``'fused'`` (the forward in one Hopper GPU kernel, the gradient the
+        fast path's: :func:`mipnerf_lib.kernels.mlp_impl.mlp_apply`), ``'fused_train'`` (as
+        'fused', and under a gradient the trunk's forward and activation-gradient chain in
+        kernels too: :mod:`mipnerf_lib.kernels.train_kernels`) or ``'auto'``, which
+        :mod:`mipnerf_lib.kernels.mlp_impl` resolves: 'reference' off a GPU; on one Hopper
+        GPU with bfloat16 and the paper's layout 'fused_train', else 'fast' on a GPU.
       rngs: ``nnx.Rngs`` for the initialisers.
     """
 
@@ -145,19 +144,14 @@ class MLP(nnx.Module):
                 n_in = self.net_width_condition
             self.condition_layers = nnx.List(cond_layers)
         self.rgb_layer = dense(n_in, num_rgb_channels)
-        if mlp_impl in KERNEL_IMPLS and (reason := fused.unsupported(self)) is not None:
+        if mlp_impl in KERNEL_IMPLS and (reason := mlp_impl_lib.unsupported(self)) is not None:
             raise ValueError(f"mlp_impl={mlp_impl!r} needs the paper's MLP layout: {reason}.")
 
     def resolve_impl(self, x_shape) -> str:
         """The implementation ``mlp_impl`` stands for on inputs of shape ``x_shape`` ``[..., S,
         input_dim]`` here: 'auto' is 'reference' off a GPU, 'fused_train' on one Hopper GPU
-        where the kernel fits, else 'fast'."""
-        if self.mlp_impl != "auto":
-            return self.mlp_impl
-        if jax.default_backend() != "gpu":
-            return "reference"
-        x = jax.ShapeDtypeStruct(tuple(x_shape), self.compute_dtype)
-        return "fused_train" if fused.chosen_by_auto(self, x) else "fast"
+        where the kernel fits, else 'fast' (:func:`mipnerf_lib.kernels.mlp_impl.resolve`)."""
+        return mlp_impl_lib.resolve(self, x_shape)
 
     def __call__(self, x, condition=None):
         """Evaluate the MLP.
@@ -175,9 +169,9 @@ class MLP(nnx.Module):
         """
         impl = self.resolve_impl(x.shape)
         if impl in KERNEL_IMPLS:  # the forward (and with 'fused_train' the trunk's backward)
-            return fused.mlp_apply(self, x, condition, train_kernels=impl == "fused_train")
+            return mlp_impl_lib.mlp_apply(self, x, condition, train_kernels=impl == "fused_train")
         if impl == "fast":
-            return fast_mlp.mlp_forward(self, x, condition)  # same function, fewer bytes
+            return fast_jax.mlp_forward(self, x, condition)  # same function, fewer bytes
         x = x.astype(self.compute_dtype)
         if condition is not None:
             condition = condition.astype(self.compute_dtype)
@@ -286,13 +280,9 @@ class MipNerfModel(nnx.Module):
         apply anyway: :mod:`mipnerf_lib.kernels.ipe`)."""
         means, covs = samples
         impl = self.mlp.resolve_impl(means.shape[:-1] + (self.mlp.input_dim,))
-        if (impl in KERNEL_IMPLS and jax.device_count() == 1
-                and ipe_kernel.supported(self.min_deg_point, self.max_deg_point, means.shape[-1],
-                                         ones_column=True)):
-            fused.check_device()
-            return ipe_kernel.integrated_pos_enc_padded(
-                means, covs, self.min_deg_point, self.max_deg_point, ones_column=True,
-                interpret=os.environ.get(fused.INTERPRET_ENV) == "1")
+        if mlp_impl_lib.ipe_in_kernel(impl, self.min_deg_point, self.max_deg_point,
+                                      means.shape[-1]):
+            return mlp_impl_lib.padded_ipe(means, covs, self.min_deg_point, self.max_deg_point)
         return integrated_pos_enc(samples, self.min_deg_point, self.max_deg_point)
 
     def __call__(self, rng, rays, randomized: bool, white_bkgd: bool):
@@ -343,3 +333,17 @@ class MipNerfModel(nnx.Module):
             )
             ret.append((comp_rgb, distance, acc))
         return ret
+
+
+def construct_mipnerf(rng, config: Any = None) -> MipNerfModel:
+    """Build a :class:`MipNerfModel` from a ``training.Config`` (or the paper's defaults), its
+    initialisers run under one ``jit`` (:func:`~mipnerf_lib.params.init_jitted`). The
+    paper's code has a function of that name.
+
+    Args:
+      rng: an ``int`` seed or a ``jax.random`` key for the initialisers.
+      config: an object with model fields (see :func:`~mipnerf_lib.config.model_kwargs`);
+        ``None`` gives the paper's defaults.
+    """
+    kwargs = model_kwargs(config) if config is not None else {}
+    return init_jitted(MipNerfModel, rng, **kwargs)

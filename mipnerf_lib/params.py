@@ -1,35 +1,19 @@
-"""Building and counting the parameters of the network in :mod:`mipnerf_lib.model`.
+"""Initialising and counting the parameters of the network in :mod:`mipnerf_lib.model`
+(which builds it from a config: :func:`mipnerf_lib.model.construct_mipnerf`).
 
-:func:`construct_mipnerf` builds a :class:`~mipnerf_lib.model.MipNerfModel` from a config
-(the paper's code has a function of that name); :func:`init_jitted` runs a module's
-initialisers under one ``jit``; :func:`param_count` counts a built module's parameters and
-:func:`mlp_param_count` counts the MLP's from its layer sizes alone (612,740 by default).
+:func:`init_jitted` runs a module's initialisers under one ``jit``; :func:`param_count`
+counts a built module's parameters and :func:`mlp_param_count` counts the MLP's from its
+layer sizes alone (612,740 by default).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 from flax import nnx
 
-from mipnerf_lib.config import DEFAULTS, model_kwargs
+from mipnerf_lib.config import DEFAULTS
 
-__all__ = ["construct_mipnerf", "init_jitted", "param_count", "mlp_param_count"]
-
-
-def construct_mipnerf(rng, config: Any = None):
-    """Build a :class:`MipNerfModel` from a ``training.Config`` (or the paper's defaults).
-
-    Args:
-      rng: an ``int`` seed or a ``jax.random`` key for the initialisers.
-      config: an object with model fields (see :func:`~mipnerf_lib.config.model_kwargs`);
-        ``None`` gives the paper's defaults.
-    """
-    from mipnerf_lib.model import MipNerfModel  # the model module imports this one
-
-    kwargs = model_kwargs(config) if config is not None else {}
-    return init_jitted(MipNerfModel, rng, **kwargs)
+__all__ = ["init_jitted", "param_count", "mlp_param_count"]
 
 
 def init_jitted(cls, rng, **kwargs):
@@ -68,7 +52,8 @@ def mlp_param_count(
     num_rgb_channels: int = 3,
     num_density_channels: int = 1,
 ) -> int:
-    """Parameters of :class:`MLP` counted from layer sizes (weights + biases), without Flax.
+    """Parameters of :class:`~mipnerf_lib.model.MLP` from layer sizes (weights + biases),
+    without Flax.
 
     With the defaults (``input_dim=96``, ``condition_dim=27``) this is 612,740: trunk
     ``96*256+256 + 4*(256*256+256) + (352*256+256) + 2*(256*256+256) = 509,952``, density

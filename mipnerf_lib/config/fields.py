@@ -148,10 +148,10 @@ class Config:
     # MLP activations: 'float32' (paper) or 'bfloat16' (GPU speed).
     compute_dtype: str = _model("float32", choices=COMPUTE_DTYPES)
     # MLP evaluation: 'reference' (the plain layer-by-layer form, used on CPUs and by the
-    # parity tests), 'fast' (exact rewrites that move fewer bytes: mipnerf_lib.kernels.mlp)
+    # parity tests), 'fast' (exact rewrites that move fewer bytes: mipnerf_lib.kernels.fast_jax)
     # 'fused' (renders through one Hopper GPU kernel, bf16, trains with fast's gradient;
-    # mipnerf_lib.kernels.fused) or 'fused_train' (renders as 'fused'; trains the trunk in
-    # kernels too: mipnerf_lib.kernels.fused_train). 'auto': reference off a GPU;
+    # mipnerf_lib.kernels.mlp_impl) or 'fused_train' (renders as 'fused'; trains the trunk in
+    # kernels too: mipnerf_lib.kernels.train_kernels). 'auto': reference off a GPU;
     # fused_train on one Hopper GPU with bfloat16 where the layout fits; fast on other GPUs.
     # Same parameters and function; same-steps PSNR within 0.02 dB (docs/RESULTS.md).
     mlp_impl: str = _model("auto", choices=MLP_IMPLS)
@@ -174,7 +174,7 @@ class Config:
 
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            kind = _FIELD_TYPES[f.name]
+            kind = FIELD_TYPES[f.name]
             ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 ok = True
@@ -222,8 +222,9 @@ class Config:
         return dataclasses.asdict(self)
 
 
-_FIELD_TYPES = {f.name: {"int": int, "float": float, "bool": bool, "str": str}[f.type]
-                if isinstance(f.type, str) else f.type for f in dataclasses.fields(Config)}
+#: Each Config field's Python type (what ``--set key=value`` parses a value as).
+FIELD_TYPES = {f.name: {"int": int, "float": float, "bool": bool, "str": str}[f.type]
+               if isinstance(f.type, str) else f.type for f in dataclasses.fields(Config)}
 _CHOICES = {f.name: f.metadata["choices"] for f in dataclasses.fields(Config)
             if f.metadata["choices"] is not None}
 

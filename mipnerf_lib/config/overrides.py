@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-from mipnerf_lib.config.fields import _FIELD_TYPES, Config
+from mipnerf_lib.config.fields import FIELD_TYPES, Config
 
 __all__ = ["apply_overrides"]
 
@@ -57,12 +57,12 @@ def apply_overrides(config: Config, overrides) -> Config:
             raise ValueError(f"Override {item!r} must look like key=value, e.g. max_steps=1000.")
         key, text = item.split("=", 1)
         key = key.strip()
-        if key not in _FIELD_TYPES:
-            close = difflib.get_close_matches(key, _FIELD_TYPES, n=3)
+        if key not in FIELD_TYPES:
+            close = difflib.get_close_matches(key, FIELD_TYPES, n=3)
             hint = f" Did you mean {' or '.join(close)}?" if close else ""
             raise ValueError(
                 f"Unknown config key {key!r} in override {item!r}.{hint} "
-                f"Known keys: {', '.join(sorted(_FIELD_TYPES))}."
+                f"Known keys: {', '.join(sorted(FIELD_TYPES))}."
             )
-        changes[key] = _parse_value(key, text, _FIELD_TYPES[key])
+        changes[key] = _parse_value(key, text, FIELD_TYPES[key])
     return dataclasses.replace(config, **changes)

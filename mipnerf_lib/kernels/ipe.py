@@ -11,13 +11,13 @@ c`` with the defaults)::
     exp(-0.5 * 4**l * cov[c]) * sin(2**l * mean[c] + h * pi / 2)
 
 Why: XLA computes the IPE with libdevice's accurate ``sinf`` and ``expf`` and a separate pass
-pads it to the kernels' 128 columns; on one H200 that fusion took 0.6 ms per million samples
-against the fused MLP's 2.1 ms for the same rows (``docs/RESULTS.md``). Here each CTA reads
-only its 64 rows' means and variances (24 bytes a row, transposed ``[6, N]``) and builds the
-``[64, 128]`` block in registers, a few columns at a time: per-column constants (the one-hot
-coordinate times ``2**l``, the phase, ``-0.5 * 4**l / ln 2``, the ones column) come from
-shared memory, each coordinate is broadcast along the row, the argument is reduced (below)
-and the sine and ``exp2`` are the GPU's approximate instructions (``approx_math``).
+pads it to the kernels' 128 columns (its cost against the fused MLP's is in
+``docs/RESULTS.md``). Here each CTA reads only its 64 rows' means and variances (24 bytes a
+row, transposed ``[6, N]``) and builds the ``[64, 128]`` block in registers, a few columns
+at a time: per-column constants (the one-hot coordinate times ``2**l``, the phase, ``-0.5 *
+4**l / ln 2``, the ones column) come from shared memory, each coordinate is broadcast along
+the row, the argument is reduced (below) and the sine and ``exp2`` are the GPU's approximate
+instructions (``approx_math``).
 
 Plans (``_plan``; ``PAIRED``, ``PAIRED_COLS``, ``COLS``): by default (paired) column ``j``
 and its cosine ``j + F/2`` share the scaled mean and the attenuation, computed once for
@@ -25,11 +25,8 @@ both, 16 columns of each half per step; the columns past the IPE's only get the 
 column's constant (their argument and attenuation are 0). Where the sine half is not a
 multiple of a width dividing 128 the kernel steps through all columns ``COLS`` at a time,
 still skipping the steps past the IPE. Both do the same arithmetic per element (equal on
-the GPU: ``tests/model/test_ipe_kernel.py``). On one H200 (``benchmarks/ipe_speed.py``,
-2026-12-04): 1.26-1.40 ms per 8,388,608 rows paired with 16 columns (8 columns 1.50-1.55,
-unpaired 16/32/64 columns 1.48-1.52/1.47-1.60/1.84-1.90); 0.32 ms per 1,048,576 rows, a
-render chunk's level, against XLA's 0.79 ms. Double-buffering several tiles per CTA was
-measured not to help (2026-12-03: 0.37-0.51 against 0.35 ms per 1M rows single-tile).
+the GPU: ``tests/kernels/test_ipe.py``); their speeds, and what was measured not to help,
+are in ``docs/RESULTS.md`` (``benchmarks/ipe_speed.py``).
 
 A NaN coordinate makes all of its row's IPE columns NaN (its zero-scaled products are NaN
 too), where the reference has NaN in that coordinate's columns only; the MLP's outputs for
@@ -39,10 +36,10 @@ Range reduction, matching :func:`mipnerf_lib.encoding.safe_sin`: the reference r
 ``x mod float32(100 pi)`` (the paper's ``safe_sin``), which shifts the argument by a
 multiple of ``float32(100 pi) - 100 pi`` (about 8.7e-6), so the kernel does the same
 reduction first, with ``k = round(x / t)`` and ``t`` in the three exact parts of
-:data:`mipnerf_lib.encoding._LIMIT_PARTS` (exact for ``|x| < 2.06e7``), then reduces by
+:data:`mipnerf_lib.encoding.LIMIT_PARTS` (exact for ``|x| < 2.06e7``), then reduces by
 ``2 pi`` (two parts) into ``[-pi, pi]``, where the approximate sine is accurate to about
 ``2**-20``. The result differs from the reference's float32 IPE by at most a few 1e-6
-(``tests/model/test_ipe_kernel.py``), far below the bfloat16 rounding of the output
+(``tests/kernels/test_ipe.py``), far below the bfloat16 rounding of the output
 (``2**-9`` relative).
 
 Gradient: :func:`integrated_pos_enc_padded` is a ``jax.custom_vjp`` whose backward is the
@@ -64,10 +61,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from mipnerf_lib.encoding import _LIMIT_PARTS, _TRIG_LIMIT, integrated_pos_enc
+from mipnerf_lib.encoding import LIMIT_PARTS, TRIG_LIMIT, integrated_pos_enc
+from mipnerf_lib.kernels import forward_kernel
 
 __all__ = ["WIDTH", "ROWS", "supported", "column_constants", "ipe_reference_padded",
-           "integrated_pos_enc_padded"]
+           "kernel_ipe", "integrated_pos_enc_padded"]
 
 WIDTH = 128  # output columns (the MLP kernels' padded input width)
 ROWS = 64  # rows per CTA (one warpgroup)
@@ -150,8 +148,8 @@ def _body(mv_gmem, c_gmem, out_gmem, mv_smem, c_smem, o_smem, bars, *, cols, liv
         return jnp.exp2(p[0] + p[1] + p[2])
 
     def sine(x):  # sin(x) with x first reduced mod float32(100 pi) as safe_sin does
-        k = lax.round(x * (1.0 / _TRIG_LIMIT))
-        for part in _LIMIT_PARTS:  # into [-50 pi, 50 pi]
+        k = lax.round(x * (1.0 / TRIG_LIMIT))
+        for part in LIMIT_PARTS:  # into [-50 pi, 50 pi]
             x = x - k * part
         k = lax.round(x * (1.0 / (2 * math.pi)))
         for part in _TWO_PI:  # then into [-pi, pi]
@@ -186,12 +184,6 @@ def _body(mv_gmem, c_gmem, out_gmem, mv_smem, c_smem, o_smem, bars, *, cols, liv
     plgpu.wait_smem_to_gmem(0)
 
 
-def _interpret_params():
-    from mipnerf_lib.kernels.fused_mlp import _interpret_params as params
-
-    return params()
-
-
 def _plan(min_deg: int, max_deg: int, cols: int, paired: bool):
     """``(cols, live, paired)`` for the kernel: ``live`` IPE columns. A step's columns are a
     tile of the output's shared memory, so ``cols`` must divide its row of 128 (Mosaic GPU
@@ -220,12 +212,15 @@ def _call(n_pad: int, dtype, interpret: bool, cols: int, live: int, paired: bool
         grid=(n_pad // ROWS,),
         grid_names=("tiles",),
         compiler_params=plgpu.CompilerParams(approx_math=True),
-        interpret=_interpret_params() if interpret else None,
+        interpret=forward_kernel.interpret_params() if interpret else None,
     )
 
 
-def _kernel_ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret, cols=None,
-                paired=None):
+def kernel_ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret, cols=None,
+               paired=None):
+    """The kernel's ``[N, 128]`` padded IPE of ``(means, covs) [N, 3]`` (no gradient rule;
+    :func:`integrated_pos_enc_padded` is the differentiable form). ``cols``, ``paired``: the
+    plan (module doc; default ``PAIRED_COLS``, ``PAIRED``)."""
     n = means.shape[0]
     n_pad = -(-n // ROWS) * ROWS
     mv = jnp.concatenate([means, covs], axis=-1).astype(jnp.float32).T  # [6, N]
@@ -239,11 +234,11 @@ def _kernel_ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret, co
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5, 6))
 def _ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret):
-    return _kernel_ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret)
+    return kernel_ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret)
 
 
 def _ipe_fwd(means, covs, min_deg, max_deg, dtype, ones_column, interpret):
-    out = _kernel_ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret)
+    out = kernel_ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret)
     return out, (means, covs)
 
 
@@ -262,7 +257,7 @@ def integrated_pos_enc_padded(means, covs, min_deg, max_deg, dtype=jnp.bfloat16,
     """:func:`ipe_reference_padded` in the kernel: ``means, covs [..., 3]`` float32 ->
     ``[..., 128]`` ``dtype`` (bfloat16 for the MLP kernels; float32 to check the kernel's
     arithmetic). ``ones_column``: column ``F`` holds ones (the training kernels read the bias
-    gradient from it: :func:`mipnerf_lib.kernels.fused_train.trunk_train`). Differentiable
+    gradient from it: :func:`mipnerf_lib.kernels.train_kernels.trunk_train`). Differentiable
     (the reference's gradient)."""
     if means.shape != covs.shape or means.shape[-1] != 3:
         raise ValueError(f"integrated_pos_enc_padded needs means and covs of the same shape "

@@ -3,8 +3,11 @@
 - :mod:`.parallel`: the device mesh, sharded batches and replicated state;
 - :mod:`.step`: the train state, the loss, clipping, the optimiser and the jitted step;
 - :mod:`.batching`: the host and device batchers that feed the step;
-- :mod:`.loop`: :func:`train` with its logging, divergence checks and interrupt saves;
-- :mod:`.checkpoints`: resumable Orbax checkpoints.
+- :mod:`.loop`: :func:`train` with its logging and interrupt saves;
+- :mod:`.divergence`: each step's loss checked one step late (:class:`TrainingDivergedError`);
+- :mod:`.checkpoints`: resumable Orbax checkpoints (a package: errors, manager, one-off
+  save/restore); :mod:`.run_dir`: the train_dir's lock and ``config.json``;
+- :mod:`.log`, :mod:`.signals`: the metrics logger, the signal handling.
 
 The imports run one way: ``config <- model <- step <- loop``; ``parallel`` and
 ``checkpoints`` need neither the model nor the loop. The run's settings live in

@@ -4,8 +4,8 @@
 newest checkpoint of ``train_dir``, runs the step of :mod:`.step` on batches from a
 :mod:`.batching` batcher, logs every ``print_every`` steps (TensorBoard, ``metrics.jsonl``,
 a callback), saves every ``save_every`` steps and at the end (:mod:`.checkpoints`), checks
-each step's loss on the host one step late (so the device never waits), and saves the
-progress of an interrupted run.
+each step's loss on the host one step late (:mod:`.divergence`: the device never waits), and
+saves the progress of an interrupted run.
 
 Progress is never lost in ordinary ways:
 
@@ -30,13 +30,13 @@ import time
 from typing import Any, Callable, Optional
 
 import jax
-import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
 
 from mipnerf_lib.config import Config
 from mipnerf_lib.training import checkpoints
 from mipnerf_lib.training.batching import DeviceBatcher, HostBatcher
+from mipnerf_lib.training.divergence import LateCheck, TrainingDivergedError
 from mipnerf_lib.training.log import MetricsLogger, step_metrics
 from mipnerf_lib.training.parallel import check_batch_size, make_mesh, replicate
 from mipnerf_lib.training.run_dir import make_train_dir, write_config
@@ -45,21 +45,6 @@ from mipnerf_lib.training.signals import (SignalGate, TrainingInterrupted, signa
 from mipnerf_lib.training.step import TrainState, abstract_state, init_state, make_train_step
 
 __all__ = ["TrainingDivergedError", "TrainingInterrupted", "TrainResult", "train"]
-
-
-class TrainingDivergedError(FloatingPointError):
-    """The loss (or the gradient) became NaN or infinite; training stopped.
-
-    ``cause`` is ``'data'`` when the data or the config explain it (a non-finite loss
-    before any update, non-finite values or zero ``lossmult`` in the batch, an overflowing
-    encoding degree), else ``'optimisation'`` (divergence).
-    """
-
-    def __init__(self, message, step=None, last_checkpoint_step=None, cause="optimisation"):
-        super().__init__(message)
-        self.step = step
-        self.last_checkpoint_step = last_checkpoint_step
-        self.cause = cause
 
 
 @dataclasses.dataclass
@@ -76,10 +61,6 @@ class TrainResult:
     @property
     def model(self):
         return nnx.merge(self.graphdef, jax.device_get(self.state.params))
-
-
-def _finite(stats) -> bool:
-    return bool(np.isfinite(stats["loss"]) and np.isfinite(stats["grad_norm"]))
 
 
 def train(
@@ -142,9 +123,10 @@ def train(
     try:
         with SignalGate().installed() as gate:
             manager = checkpoints.CheckpointManager(train_dir, keep=config.keep_checkpoints)
+            run = _Run(config, train_dir, manager, mesh, end, gate, callback, progress,
+                       compiler_options)
             try:
-                return _train(config, data_dir, train_dir, manager, mesh, end, dataset,
-                              batcher, callback, progress, compiler_options, gate)
+                return _train(run, data_dir=data_dir, dataset=dataset, batcher=batcher)
             except TrainingInterrupted:
                 raise
             except KeyboardInterrupt as e:  # before the loop (loading data, compiling)
@@ -157,8 +139,100 @@ def train(
         lock.release()
 
 
-def _train(config, data_dir, train_dir, manager, mesh, end, dataset, batcher, callback,
-           progress, compiler_options, gate):
+@dataclasses.dataclass
+class _Run:
+    """What :func:`train` settled before the loop: the run's fixed settings and resources."""
+
+    config: Config
+    train_dir: str
+    manager: checkpoints.CheckpointManager
+    mesh: Mesh
+    end: int  # the last step to train (max_steps, or stop_at)
+    gate: SignalGate
+    callback: Optional[Callable[[dict], Any]]
+    progress: bool
+    compiler_options: Optional[dict]
+
+
+def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
+    config, manager, end = run.config, run.manager, run.end
+    graphdef, num_params, state, data_state, resumed = _init_or_resume(config, manager, run.mesh)
+    step = int(jax.device_get(state.step))
+    first_step = step  # loss at this step + 1 is computed before any update of this run
+    if step >= end:
+        _say_nothing_to_do(run.train_dir, step, end, config)
+        return TrainResult(state, graphdef, step, "completed" if step >= config.max_steps
+                           else "stopped", [], run.train_dir)
+    if batcher is None:
+        batcher = _make_batcher(config, run.mesh, data_dir, dataset)
+    step_fn = make_train_step(graphdef, config, run.mesh, run.compiler_options)
+    history, status, logger, bar = [], "completed", None, None
+    batcher.start(step, data_state)
+    checks = LateCheck(first_step, config, manager.directory, manager.latest_step())
+    try:
+        logger = MetricsLogger(run.train_dir, resume_step=step if resumed else None)
+        bar = _progress_bar(run.progress, end, step)
+        batch, data_state_next = batcher.next()
+        compile_s = None
+        t_interval, steps_interval = time.perf_counter(), 0
+        while step < end:
+            used, first_call = batch, compile_s is None and not history
+            # The first call compiles (or hits the cache); time it separately.
+            t0 = time.perf_counter() if first_call else None
+            # step_fn donates `state`: a signal waits until (state, step, data_state)
+            # describe the same step again.
+            with run.gate.guard():
+                state, stats = step_fn(state, batch)
+                step, data_state = step + 1, data_state_next
+                checks.push(step, stats, used)
+            if first_call:
+                jax.block_until_ready(stats)
+                compile_s = time.perf_counter() - t0
+                t_interval, steps_interval = time.perf_counter(), -1  # rate excludes it
+            steps_interval += 1
+            checks.check_previous()  # the previous step; this one runs meanwhile
+            if step == first_step + 1:
+                checks.check_latest()  # the run has started: a first finite step
+                write_config(run.train_dir, config)
+            is_log = step % config.print_every == 0 or step == end
+            is_save = step % config.save_every == 0 or step == end
+            if step < end:
+                batch, data_state_next = batcher.next()
+            if is_log or is_save:
+                st = checks.check_latest()
+            if is_log:
+                elapsed = time.perf_counter() - t_interval
+                metrics = step_metrics(step, st, checks.trace, steps_interval, elapsed, config,
+                                       num_params, compile_s)
+                compile_s = None
+                checks.trace.clear()
+                t_interval, steps_interval = time.perf_counter(), 0
+                history.append(metrics)
+                _log(metrics, logger, bar)
+                if run.callback is not None and run.callback(metrics) is False:
+                    status, is_save, end = "stopped", True, step
+            if is_save:
+                with run.gate.guard():
+                    manager.save(step, state, config, data_state)
+                    checks.last_saved = step
+            if bar is not None:
+                bar.update(1)
+        if status == "completed" and step < config.max_steps:
+            status = "stopped"
+    except KeyboardInterrupt as e:
+        raise _rescue(e, run, checks, state, data_state, step) from e
+    finally:
+        batcher.close()
+        if logger is not None:
+            logger.close()
+        if bar is not None:
+            bar.close()
+    return TrainResult(state, graphdef, step, status, history, run.train_dir)
+
+
+def _init_or_resume(config, manager, mesh):
+    """``(graphdef, number of parameters, replicated state, data state, resumed)``: the newest
+    readable checkpoint of ``manager``, else a fresh state."""
     graphdef, target = abstract_state(config)
     num_params = int(sum(x.size for x in jax.tree_util.tree_leaves(target.params)))
     restored = manager.restore_latest(target, mesh=mesh, config=config)
@@ -168,188 +242,73 @@ def _train(config, data_dir, train_dir, manager, mesh, end, dataset, batcher, ca
         _warn_config_changes(saved_config, config)
     else:
         _, state = init_state(config)
-    state = replicate(state, mesh)
-    step = int(jax.device_get(state.step))
-    first_step = step  # loss at this step + 1 is computed before any update of this run
-
-    history = []
-    status = "completed"
-    if step >= end:
-        if jax.process_index() == 0:
-            if step > config.max_steps:
-                print(f"{train_dir} is at step {step}, beyond max_steps={config.max_steps}: "
-                      "nothing was trained and no checkpoint was changed. To train further "
-                      f"raise max_steps (CLI: --set max_steps=N with N > {step}).", flush=True)
-            elif step >= config.max_steps:
-                print(f"{train_dir} is already trained to max_steps={config.max_steps} (step "
-                      f"{step}): nothing to do. To train further raise max_steps "
-                      "(CLI: --set max_steps=N).", flush=True)
-            else:
-                print(f"{train_dir} is at step {step}, at or beyond stop_at={end}: nothing "
-                      "to do.", flush=True)
-        return TrainResult(state, graphdef, step, "completed" if step >= config.max_steps
-                           else "stopped", history, train_dir)
-
-    if batcher is None:
-        if dataset is None:
-            from mipnerf_lib import datasets
-
-            if data_dir is None:
-                raise ValueError("train() needs data_dir (or a dataset or batcher).")
-            dataset = datasets.get_dataset("train", data_dir, config, seed=config.seed)
-        if config.device_batching:
-            batcher = DeviceBatcher.from_dataset(dataset, mesh, config)
-        else:
-            batcher = HostBatcher(dataset, mesh, config.batch_size, config.prefetch)
-    step_fn = make_train_step(graphdef, config, mesh, compiler_options)
-    logger = None
-    bar = None
-    batcher.start(step, data_state)
-    pending = None  # (step, stats, batch) not yet checked on the host
-    previous = None  # the step before `pending`, while it is being checked
-    last_saved = manager.latest_step()
-    try:
-        logger = MetricsLogger(train_dir, resume_step=step if restored is not None else None)
-        if progress and jax.process_index() == 0:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=end, initial=step, desc="train", dynamic_ncols=True)
-        batch, data_state_next = batcher.next()
-        compile_s = None
-        trace = []
-        t_interval, steps_interval = time.perf_counter(), 0
-
-        def check(item):
-            s, st, used = item
-            st = jax.device_get(st)
-            if not _finite(st):
-                where = (f"step {last_saved} in {manager.directory}" if last_saved is not None
-                         else "none (no checkpoint was saved before)")
-                found = _diagnose_data(used, config)
-                values = (f"loss={float(st['loss'])}, grad_norm={float(st['grad_norm'])}")
-                if found or s == first_step + 1:
-                    why = ("; ".join(found) if found else
-                           "the loss of the first step is computed before any parameter "
-                           "update, so the learning rate cannot be the cause")
-                    raise TrainingDivergedError(
-                        f"Non-finite loss at step {s} ({values}) caused by the data or the "
-                        f"config, not by the optimiser: {why}. Fix the data or the config; "
-                        f"the last good checkpoint is {where}.", step=s,
-                        last_checkpoint_step=last_saved, cause="data")
-                raise TrainingDivergedError(
-                    f"Training diverged at step {s}: {values}. The batch and the config look "
-                    f"sane, and the diverged state was not saved; the last good checkpoint is "
-                    f"{where}. Fix: lower lr_init, or clip gradients "
-                    "(--set grad_max_norm=...).", step=s, last_checkpoint_step=last_saved)
-            trace.append(st)
-            return st
-
-        while step < end:
-            used = batch
-            if compile_s is None and not history:
-                # The first call compiles (or hits the cache); time it separately.
-                t0 = time.perf_counter()
-                with gate.guard():
-                    state, stats = step_fn(state, batch)
-                    step, data_state = step + 1, data_state_next
-                    previous, pending = pending, (step, stats, used)
-                jax.block_until_ready(stats)
-                compile_s = time.perf_counter() - t0
-                t_interval, steps_interval = time.perf_counter(), -1  # rate excludes it
-            else:
-                # step_fn donates `state`: a signal waits until (state, step, data_state)
-                # describe the same step again.
-                with gate.guard():
-                    state, stats = step_fn(state, batch)
-                    step, data_state = step + 1, data_state_next
-                    previous, pending = pending, (step, stats, used)
-            steps_interval += 1
-            if previous is not None:
-                check(previous)  # the previous step; this one runs meanwhile
-                previous = None
-            if step == first_step + 1:
-                check(pending)  # the run has started: a first finite step
-                pending = None
-                write_config(train_dir, config)
-            is_log = step % config.print_every == 0 or step == end
-            is_save = step % config.save_every == 0 or step == end
-            if step < end:
-                batch, data_state_next = batcher.next()
-            if is_log or is_save:
-                st = check(pending) if pending is not None else trace[-1]
-                pending = None
-            if is_log:
-                elapsed = time.perf_counter() - t_interval
-                metrics = step_metrics(step, st, trace, steps_interval, elapsed, config, num_params,
-                                   compile_s)
-                compile_s = None
-                trace.clear()
-                t_interval, steps_interval = time.perf_counter(), 0
-                history.append(metrics)
-                logger.log(metrics)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", psnr=f"{metrics['psnr']:.2f}",
-                                    lr=f"{metrics['learning_rate']:.1e}",
-                                    rays_s=f"{metrics['rays_per_sec']:.3g}")
-                if callback is not None and callback(metrics) is False:
-                    status, is_save, end = "stopped", True, step
-            if is_save:
-                with gate.guard():
-                    manager.save(step, state, config, data_state)
-                    last_saved = step
-            if bar is not None:
-                bar.update(1)
-        if status == "completed" and step < config.max_steps:
-            status = "stopped"
-    except KeyboardInterrupt as e:
-        # Keep the progress of an interrupted run (Ctrl-C, SIGTERM, SIGHUP, a notebook cell
-        # stopped by hand). Further signals wait until the save is done.
-        name, signum = signal_of(e)
-        with signals_held(step):
-            for item in (previous, pending):
-                if item is not None:
-                    check(item)
-            saved, error = _save_on_interrupt(manager, state, config, data_state, last_saved)
-            if saved is not None and not os.path.exists(os.path.join(train_dir,
-                                                                     "config.json")):
-                write_config(train_dir, config)
-            reached = saved if saved is not None else step
-        raise TrainingInterrupted(name, signum, reached, saved, manager.latest_step(),
-                                  manager.directory, error) from e
-    finally:
-        batcher.close()
-        if logger is not None:
-            logger.close()
-        if bar is not None:
-            bar.close()
-    return TrainResult(state, graphdef, step, status, history, train_dir)
+    return graphdef, num_params, replicate(state, mesh), data_state, restored is not None
 
 
-def _diagnose_data(batch, config) -> list:
-    """Data/config causes of a non-finite loss in ``batch`` (empty list: none found)."""
-    found = []
-    try:
-        host = jax.device_get(batch)
-        pixels = np.asarray(host["pixels"])
-        if not np.all(np.isfinite(pixels)):
-            found.append("the batch's pixels contain NaN/Inf")
-        rays = host["rays"]
-        for name in getattr(rays, "_fields", ()):
-            x = np.asarray(getattr(rays, name))
-            if not np.all(np.isfinite(x)):
-                found.append(f"the batch's rays.{name} contain NaN/Inf (check the camera "
-                             "matrices, pix2cam, near/far of the data)")
-        lossmult = np.asarray(getattr(rays, "lossmult", np.ones(1)))
-        if not getattr(config, "disable_multiscale_loss", False):
-            if np.any(lossmult < 0):
-                found.append("the batch has negative lossmult values")
-            elif float(np.sum(lossmult)) == 0.0:
-                found.append("every lossmult of the batch is 0, so the loss is 0/0 (check the "
-                             "data's lossmult)")
-    except Exception:  # noqa: BLE001 -- a batch of another form: only the config checks
-        pass
-    # Encoding degrees that overflow float32 are refused by Config.validate() before this.
-    return found
+def _say_nothing_to_do(train_dir, step, end, config) -> None:
+    """Tell (process 0) why a run at ``step >= end`` trains nothing."""
+    if jax.process_index() != 0:
+        return
+    if step > config.max_steps:
+        print(f"{train_dir} is at step {step}, beyond max_steps={config.max_steps}: "
+              "nothing was trained and no checkpoint was changed. To train further "
+              f"raise max_steps (CLI: --set max_steps=N with N > {step}).", flush=True)
+    elif step >= config.max_steps:
+        print(f"{train_dir} is already trained to max_steps={config.max_steps} (step "
+              f"{step}): nothing to do. To train further raise max_steps "
+              "(CLI: --set max_steps=N).", flush=True)
+    else:
+        print(f"{train_dir} is at step {step}, at or beyond stop_at={end}: nothing "
+              "to do.", flush=True)
+
+
+def _make_batcher(config, mesh, data_dir, dataset):
+    """The default batcher: of ``dataset``, else of the training split in ``data_dir``."""
+    if dataset is None:
+        from mipnerf_lib import datasets
+
+        if data_dir is None:
+            raise ValueError("train() needs data_dir (or a dataset or batcher).")
+        dataset = datasets.get_dataset("train", data_dir, config, seed=config.seed)
+    if config.device_batching:
+        return DeviceBatcher.from_dataset(dataset, mesh, config)
+    return HostBatcher(dataset, mesh, config.batch_size, config.prefetch)
+
+
+def _progress_bar(progress, end, step):
+    """A tqdm bar on process 0 when ``progress``, else ``None``."""
+    if not (progress and jax.process_index() == 0):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=end, initial=step, desc="train", dynamic_ncols=True)
+
+
+def _log(metrics, logger, bar) -> None:
+    """A log step's metrics to TensorBoard, ``metrics.jsonl`` and the progress bar."""
+    logger.log(metrics)
+    if bar is not None:
+        bar.set_postfix(loss=f"{metrics['loss']:.4f}", psnr=f"{metrics['psnr']:.2f}",
+                        lr=f"{metrics['learning_rate']:.1e}",
+                        rays_s=f"{metrics['rays_per_sec']:.3g}")
+
+
+def _rescue(error, run, checks, state, data_state, step) -> TrainingInterrupted:
+    """Keep the progress of an interrupted run (Ctrl-C, SIGTERM, SIGHUP, a notebook cell
+    stopped by hand): check the steps not yet checked, save the current one, and say so.
+    Further signals wait until the save is done."""
+    name, signum = signal_of(error)
+    manager, config = run.manager, run.config
+    with signals_held(step):
+        checks.flush()
+        saved, message = _save_on_interrupt(manager, state, config, data_state,
+                                            checks.last_saved)
+        if saved is not None and not os.path.exists(os.path.join(run.train_dir,
+                                                                 "config.json")):
+            write_config(run.train_dir, config)
+        reached = saved if saved is not None else step
+    return TrainingInterrupted(name, signum, reached, saved, manager.latest_step(),
+                               manager.directory, message)
 
 
 def _save_on_interrupt(manager, state, config, data_state, last_saved):

@@ -1,5 +1,5 @@
-"""A training folder's files besides its checkpoints (the trainer's lock, ``config.json``) and
-the errors of a training folder, checkpoints included.
+"""A training folder's files besides its checkpoints: the trainer's lock and ``config.json``
+(read back by :func:`mipnerf_lib.training.checkpoints.read_saved_config`).
 
 ``train_dir/train.lock`` is held (``fcntl.flock``) by the one trainer of the folder; the OS
 releases it when the process ends, however it ends. ``train_dir/config.json`` is written
@@ -13,36 +13,13 @@ import errno
 import json
 import os
 import socket
-from typing import Optional
 
 import jax
 
-__all__ = ["LOCK_FILE", "CheckpointError", "CheckpointSaveError", "ConfigMismatchError",
-           "TrainDirError", "TrainDirLockedError", "TrainDirLock", "write_config",
-           "make_train_dir", "read_saved_config", "shape_difference"]
+__all__ = ["LOCK_FILE", "TrainDirError", "TrainDirLockedError", "TrainDirLock", "write_config",
+           "make_train_dir"]
 
 LOCK_FILE = "train.lock"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint could not be written or read; the message names the directory."""
-
-
-class CheckpointSaveError(CheckpointError):
-    """Writing a checkpoint failed (disk full, no permission...); the previous ones are kept."""
-
-
-class ConfigMismatchError(CheckpointError):
-    """The checkpoint holds a different model than the config describes (not corruption).
-
-    Attributes:
-      differences: ``{field: (checkpoint's value, config's value)}`` of the model fields
-        that differ (empty when only the array shapes tell).
-    """
-
-    def __init__(self, message, differences=None):
-        super().__init__(message)
-        self.differences = dict(differences or {})
 
 
 class TrainDirError(RuntimeError):
@@ -127,47 +104,3 @@ class TrainDirLock:
 
     def __exit__(self, *exc):
         self.release()
-
-
-def read_saved_config(train_dir: str) -> Optional[dict]:
-    """The ``config.json`` a run wrote into ``train_dir`` (``None`` if absent).
-
-    Raises:
-      CheckpointError: the file is not valid JSON (the message names line and column).
-    """
-    path = os.path.join(train_dir, "config.json")
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f)
-    except json.JSONDecodeError as e:
-        raise CheckpointError(
-            f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}. Fix the "
-            "file, or pass --config NAME (and the --set overrides the run was trained with)."
-        ) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: cannot read it ({e}).") from None
-    if not isinstance(values, dict):
-        raise CheckpointError(f"{path}: expected a JSON object of Config fields.")
-    return values
-
-
-def shape_difference(raw, target) -> str:
-    """Describe the first leaf whose shape differs between two trees (by key path)."""
-    def flat(tree):
-        if hasattr(tree, "_asdict"):
-            tree = tree._asdict()
-        leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-        return {jax.tree_util.keystr(p).replace("'", "").replace('"', ""): tuple(x.shape)
-                for p, x in leaves if hasattr(x, "shape")}
-
-    try:
-        a, b = flat(raw), flat(target)
-    except Exception:  # noqa: BLE001
-        return ""
-    for k in sorted(set(a) | set(b)):
-        if a.get(k) != b.get(k):
-            return (f"array {k} has shape {a.get(k)} in the checkpoint, {b.get(k)} in the "
-                    "model of the config")
-    return ""

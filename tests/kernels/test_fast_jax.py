@@ -1,4 +1,4 @@
-"""The fast MLP (mipnerf_lib.kernels.mlp) computes the reference MLP's function and gradients."""
+"""The fast MLP (mipnerf_lib.kernels.fast_jax) computes the reference MLP's function and gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from mipnerf_lib import model
-from mipnerf_lib.kernels import mlp as fast_mlp
+from mipnerf_lib.kernels import fast_jax
 
 # (net_depth, skip_layer, net_depth_condition, condition_dim): the paper's layout in small,
 # a skip right after the last trunk layer, no condition head layers, two of them, no condition.
@@ -83,7 +83,7 @@ def test_dense_custom_vjp_matches_autodiff():
 
     with jax.default_matmul_precision("highest"):
         want = jax.grad(f(lambda x, w, b: x @ w + b), argnums=(0, 1, 2))(x, w, b)
-        got = jax.grad(f(fast_mlp.dense), argnums=(0, 1, 2))(x, w, b)
+        got = jax.grad(f(fast_jax.dense), argnums=(0, 1, 2))(x, w, b)
     for a, c in zip(want, got):
         np.testing.assert_allclose(c, a, rtol=1e-5, atol=1e-5)
 
@@ -99,12 +99,12 @@ def test_bfloat16_activations_give_float32_weights_unrounded_gradients(fn):
     b = jax.random.normal(k[2], (8,))
     g = jax.random.normal(k[3], (64, 8)).astype(jnp.bfloat16)
     if fn == "dense":
-        out, pullback = jax.vjp(fast_mlp.dense, x, w, b)
+        out, pullback = jax.vjp(fast_jax.dense, x, w, b)
         dx, dw, db = pullback(g)
         np.testing.assert_allclose(db, np.sum(np.asarray(g, np.float32), 0), rtol=1e-6)
         assert db.dtype == jnp.float32
     else:
-        out, pullback = jax.vjp(fast_mlp.matmul, x, w)
+        out, pullback = jax.vjp(fast_jax.matmul, x, w)
         dx, dw = pullback(g)
     assert out.dtype == dx.dtype == jnp.bfloat16 and dw.dtype == jnp.float32
     want = np.asarray(x, np.float32).T @ np.asarray(g, np.float32)

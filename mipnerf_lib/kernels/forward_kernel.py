@@ -2,14 +2,11 @@
 (:func:`fused_trunk`) or the whole MLP (:func:`fused_mlp_forward`).
 
 **Status.** On a CPU both lower for CUDA and run in Pallas's Mosaic GPU interpreter,
-matching :func:`trunk_reference` and :func:`mipnerf_lib.kernels.mlp.mlp_forward` in bfloat16
-(``tests/model/test_fused_mlp.py``; the interpreter checks the data flow and the arithmetic,
-not the synchronisation: its copies complete at once). On one H200 (JAX 0.11.2, 2026-12-02,
-``benchmarks/fused_mlp_floor.py``, 524,288 rows, bf16) the GPU tests of that file pass with
-fresh inputs; the trunk took 1.541 ms (XLA: 2.348 ms, output bit-identical on that run) and
-the whole MLP 1.485 ms with ``steps=2`` (the fast path: 2.145 ms; relative error 4.5e-3 RGB,
-7.1e-3 density). The model uses the whole MLP through :mod:`mipnerf_lib.kernels.fused`
-(``mlp_impl='fused'``).
+matching :func:`trunk_reference` and :func:`mipnerf_lib.kernels.fast_jax.mlp_forward` in
+bfloat16 (``tests/kernels/test_forward_kernel.py``; the interpreter checks the data flow and
+the arithmetic, not the synchronisation: its copies complete at once); the GPU tests of that
+file run them on a Hopper GPU. Their speed is in ``docs/RESULTS.md``. The model uses the
+whole MLP through :mod:`mipnerf_lib.kernels.mlp_impl` (``mlp_impl='fused'``).
 
 What they compute: the trunk of :class:`mipnerf_lib.model.MLP` (``num_layers`` dense layers
 of width 256 with ReLU, the encoded input concatenated again after layer ``skip_layer``:
@@ -34,8 +31,9 @@ warpgroup's 64 rows belong to one ray: samples per ray in multiples of 64), then
 activations and inputs 96 KB, biases 18 KB, the ring 3 x 32 KB.
 
 With one output per layer, the trunk kernel also writes every layer's activation as it goes
-(the training forward of :mod:`mipnerf_lib.kernels.fused_train`, whose backward kernel reuses
-:func:`_stream_layer`).
+(:func:`kernel_call`: the training forward of :mod:`mipnerf_lib.kernels.train_kernels`,
+whose backward kernel reuses :func:`stream_layer`, :func:`swizzled` and
+:func:`interpret_params`).
 
 Not yet done (next steps, measured one at a time): one pipeline across all layers
 (``pipeline_state``) instead of one per layer, which leaves a bubble at each layer's start;
@@ -53,10 +51,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from mipnerf_lib.kernels import mlp as fast_mlp
+from mipnerf_lib.kernels import fast_jax
 
 __all__ = ["WIDTH", "INPUT_PAD", "CHUNK", "TILE_ROWS", "after_skip", "pack_chunks", "pack_heads",
-           "trunk_reference", "fused_trunk", "fused_mlp_forward"]
+           "trunk_reference", "swizzled", "stream_layer", "interpret_params", "padded_input",
+           "kernel_call", "fused_trunk", "fused_mlp_forward"]
 
 WIDTH = 256
 INPUT_PAD = 128
@@ -72,7 +71,7 @@ N_BARRIERS = X_CHUNKS + 2  # per compute warpgroup: the input chunks, biases, vi
 
 
 def trunk_reference(x, kernels, biases, skip_layer=4):
-    """The trunk in plain JAX, as :func:`mipnerf_lib.kernels.mlp.mlp_forward` computes it in
+    """The trunk in plain JAX, as :func:`mipnerf_lib.kernels.fast_jax.mlp_forward` computes it in
     bfloat16: ``x [N, D]``, ``kernels[i] [K_i, 256]`` (``K_0 = D``, ``K_i = 256 + D`` after a
     skip), ``biases[i] [256]``. Returns ``[N, 256]`` bfloat16."""
     dt = jnp.bfloat16
@@ -123,13 +122,14 @@ def pack_chunks(kernels, biases, input_dim, skip_layer=4):
     return w, b, tuple(plan)
 
 
-def _swizzled():
+def swizzled():
+    """The shared-memory transforms of a ``[64, 64]`` bfloat16 chunk that ``wgmma`` reads."""
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
     return plgpu.TilingTransform((8, 64)), plgpu.SwizzleTransform(128)
 
 
-def _stream_layer(a_smem, weights, w_first, a_first, n_chunks, n_out, epilogue,
+def stream_layer(a_smem, weights, w_first, a_first, n_chunks, n_out, epilogue,
                   prologue=None, *, steps, overlap):
     """One layer of a kernel body: ``acc [64, n_out] = sum_c a_smem[wg, a_first + c] @
     weights[chunk w_first + c]``, the weight chunks streamed by the producer warpgroup
@@ -160,7 +160,7 @@ def _stream_layer(a_smem, weights, w_first, a_first, n_chunks, n_out, epilogue,
     plgpu.emit_pipeline_warp_specialized(
         mma, grid=(n_chunks,), memory_registers=40,
         in_specs=[plgpu.BlockSpec((CHUNK, n_out), lambda c: (c + w_first, 0),
-                                  transforms=_swizzled(), delay_release=overlap)],
+                                  transforms=swizzled(), delay_release=overlap)],
         wg_axis="wg", num_compute_wgs=2, max_concurrent_steps=steps,
         compute_context=context)(weights)
 
@@ -190,7 +190,7 @@ def _body(*refs, plan, steps, samples, overlap):
             plgpu.barrier_wait(bars.at[wg * N_BARRIERS + first_barrier + j])
 
     def layer(weights, w_first, a_first, n_chunks, n_out, epilogue, prologue=None):
-        _stream_layer(a_smem, weights, w_first, a_first, n_chunks, n_out, epilogue, prologue,
+        stream_layer(a_smem, weights, w_first, a_first, n_chunks, n_out, epilogue, prologue,
                       steps=steps, overlap=overlap)
 
     def store_activation(h, n_chunks):
@@ -246,7 +246,7 @@ def _body(*refs, plan, steps, samples, overlap):
     layer(wr_gmem, 0, 0, VIEW // CHUNK, CHUNK, rgb_epilogue)
 
 
-def _interpret_params():
+def interpret_params():
     """Pallas's Mosaic GPU interpreter (JAX 0.10+: ``InterpretGPUParams``)."""
     try:
         from jax._src.pallas.mosaic_gpu.interpret.params import InterpretGPUParams
@@ -255,7 +255,7 @@ def _interpret_params():
     return InterpretGPUParams()
 
 
-def _padded_input(x2):
+def padded_input(x2):
     """``x2 [N, D]`` as the kernel reads it: bfloat16, rows padded to whole tiles, columns to
     ``INPUT_PAD``; and the padded row count."""
     n, d = x2.shape
@@ -263,14 +263,14 @@ def _padded_input(x2):
     return jnp.pad(x2.astype(jnp.bfloat16), ((0, n_pad - n), (0, INPUT_PAD - d))), n_pad
 
 
-def _call(n_pad, out_type, num_biases, *, plan, steps, overlap, samples, interpret):
+def kernel_call(n_pad, out_type, num_biases, *, plan, steps, overlap, samples, interpret):
     """The kernel over ``n_pad`` rows: the trunk's scratch (activations, biases, barriers),
     plus the heads' (view bias, output staging) when ``samples`` is given."""
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
     scratch = [
         plgpu.SMEM((2, H_CHUNKS + X_CHUNKS, WG_ROWS, CHUNK), jnp.bfloat16,
-                   transforms=_swizzled()),
+                   transforms=swizzled()),
         plgpu.SMEM((2, num_biases, WIDTH), jnp.float32),
         plgpu.Barrier(num_barriers=2 * N_BARRIERS),
     ]
@@ -287,7 +287,7 @@ def _call(n_pad, out_type, num_biases, *, plan, steps, overlap, samples, interpr
         thread_name="wg",
         compiler_params=plgpu.CompilerParams(
             lowering_semantics=plgpu.LoweringSemantics.Warpgroup),
-        interpret=_interpret_params() if interpret else None,
+        interpret=interpret_params() if interpret else None,
     )
 
 
@@ -301,23 +301,23 @@ def fused_trunk(x, kernels, biases, skip_layer=4, steps=3, overlap=1, interpret=
     slow: for tests on a CPU)."""
     n, d = x.shape
     w, b, plan = pack_chunks(kernels, biases, d, skip_layer)
-    xp, n_pad = _padded_input(x)
-    call = _call(n_pad, jax.ShapeDtypeStruct((n_pad, WIDTH), jnp.bfloat16), len(kernels),
+    xp, n_pad = padded_input(x)
+    call = kernel_call(n_pad, jax.ShapeDtypeStruct((n_pad, WIDTH), jnp.bfloat16), len(kernels),
                  plan=plan, steps=steps, overlap=overlap, samples=None, interpret=interpret)
     return call(xp, w, b)[:n]
 
 
 def pack_heads(mlp, condition):
     """The heads' operands from ``mlp`` (the paper's layout: one view layer of 128 after the
-    bottleneck), folded as :func:`mipnerf_lib.kernels.mlp.mlp_forward` folds them
-    (:func:`~mipnerf_lib.kernels.mlp.fold_bottleneck`): ``wh [256, 192]`` (the folded view
+    bottleneck), folded as :func:`mipnerf_lib.kernels.fast_jax.mlp_forward` folds them
+    (:func:`~mipnerf_lib.kernels.fast_jax.fold_bottleneck`): ``wh [256, 192]`` (the folded view
     layer, then the density column, zeros), ``wr [128, 64]`` (the RGB layer, zero-padded),
     ``vb [rays + 1, 192]`` float32 (each ray's view bias: its encoded direction through the
     view layer's condition rows, plus the folded and density biases; one zero row for
     padding), ``b_rgb [256]``."""
     dt = jnp.bfloat16
     rgb = mlp.rgb_layer
-    k_fold, b_fold, k_cond = fast_mlp.fold_bottleneck(mlp)
+    k_fold, b_fold, k_cond = fast_jax.fold_bottleneck(mlp)
     kd, bd = mlp.density_layer.kernel[...].astype(dt), mlp.density_layer.bias[...]
     wh = (jnp.zeros((WIDTH, HEAD_OUT), dt).at[:, :VIEW].set(k_fold.astype(dt))
           .at[:, VIEW:VIEW + 1].set(kd))
@@ -330,7 +330,7 @@ def pack_heads(mlp, condition):
 
 
 def fused_mlp_forward(mlp, x, condition, steps=3, overlap=1, interpret=False):
-    """:func:`mipnerf_lib.kernels.mlp.mlp_forward` (bfloat16) in one Mosaic GPU kernel, for the
+    """:func:`mipnerf_lib.kernels.fast_jax.mlp_forward` (bfloat16) in one Mosaic GPU kernel, for the
     paper's layout: ``x [..., S, D]``, ``condition [..., C]`` -> ``(raw_rgb [..., S, 3],
     raw_density [..., S, 1])`` float32. ``S`` must be a multiple of 64 (a warpgroup's rows
     belong to one ray). ``steps``, ``overlap``: as :func:`fused_trunk`."""
@@ -350,10 +350,10 @@ def fused_mlp_forward(mlp, x, condition, steps=3, overlap=1, interpret=False):
                              mlp.skip_layer)
     wh, wr, vb, b_rgb = pack_heads(mlp, condition.reshape(-1, condition.shape[-1]))
     b = jnp.concatenate([b, b_rgb[None]])
-    xp, n_pad = _padded_input(x.reshape(n, d))
+    xp, n_pad = padded_input(x.reshape(n, d))
     vb = jnp.pad(vb, ((0, max(0, -(-n_pad // samples) + 1 - vb.shape[0])), (0, 0)))
     out8 = jax.ShapeDtypeStruct((n_pad, OUT_COLS), jnp.float32)
-    call = _call(n_pad, (out8, out8), len(layers) + 1, plan=plan, steps=steps,
+    call = kernel_call(n_pad, (out8, out8), len(layers) + 1, plan=plan, steps=steps,
                  overlap=overlap, samples=samples, interpret=interpret)
     rgb8, dens8 = call(xp, w, b, wh, wr, vb)
     n_rgb = mlp.rgb_layer.kernel.shape[1]

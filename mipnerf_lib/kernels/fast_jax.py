@@ -1,11 +1,11 @@
-"""The MLP of :class:`mipnerf_lib.model.MLP`, rewritten for GPUs to move fewer bytes.
+"""The MLP of :class:`mipnerf_lib.model.MLP`, rewritten in plain JAX to move fewer bytes
+(``Config.mlp_impl='fast'``).
 
 Same parameters, same function (exact in real arithmetic; float rounding differs, within
-the precision's usual error: ~1e-6 relative in float32, ~1e-2 in bfloat16). On an H200 the
-paper's train step (batch 4096, 128 + 128 samples, bfloat16) went from 22.5 to 17.9 ms with
-these rewrites (``docs/RESULTS.md``). Why each one pays: with ``N`` = rays x samples ~ 5e5
-rows of 256 features, every ``[N, 256]`` tensor written and read again costs ~0.25 GB of
-memory traffic (bf16), while the weights are tiny.
+the precision's usual error: ~1e-6 relative in float32, ~1e-2 in bfloat16). What the
+rewrites gain on a GPU is in ``docs/RESULTS.md``. Why each one pays: with ``N`` = rays x
+samples ~ 5e5 rows of 256 features, every ``[N, 256]`` tensor written and read again costs
+~0.25 GB of memory traffic (bf16), while the weights are tiny.
 
 1. **Skip connection without a concatenate.** ``concat([h, x]) @ W == h @ W[:w] + x @ W[w:]``:
    no ``[N, w + 96]`` copy (and none of its gradient).
@@ -17,12 +17,11 @@ memory traffic (bf16), while the weights are tiny.
    instead of ``[w, w]`` then ``[w, 128]``. The folded weight is formed inside the step,
    so gradients still reach ``Wb`` and ``V`` (autodiff of the tiny ``Wb @ V``).
 4. **Bias gradients as matmuls.** A dense layer's bias gradient sums ``dY`` over ``N`` rows;
-   XLA's column reduction ran at ~1.4 TB/s on an H200, while ``ones[1, N] @ dY`` through
-   the matmul units reads ``dY`` once at full speed (:func:`dense`, a ``jax.custom_vjp``).
+   ``ones[1, N] @ dY`` (:func:`ones_dot`) goes through the matmul units instead of a column
+   reduction (:func:`dense`, a ``jax.custom_vjp``).
 5. **Float32 gradients for float32 weights.** :func:`dense` and :func:`matmul` take the
    float32 master weights and cast them inside, so their VJPs hand back the GEMMs' float32
-   sums instead of bfloat16-rounded ones (the same step otherwise; on lego the same PSNR
-   after 6,000 steps as with the rounded ones, 23.87 vs 23.86 dB, ``docs/RESULTS.md``).
+   sums instead of bfloat16-rounded ones (the same step otherwise).
 
 Assumes the MLP's layout (trunk of ``net_depth`` layers, skip after every
 ``skip_layer``-th layer, density head, optional bottleneck + condition head); shapes
@@ -34,7 +33,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["dense", "matmul", "fold_bottleneck", "trunk_forward", "heads_forward", "mlp_forward"]
+__all__ = ["dense", "matmul", "ones_dot", "t_dot", "fold_bottleneck", "trunk_forward",
+           "heads_forward", "mlp_forward"]
 
 
 @jax.custom_vjp
@@ -51,10 +51,16 @@ def _dense_fwd(x, kernel, bias):
     return dense(x, kernel, bias), (x, kernel, bias)
 
 
-def _ones_dot(g2):
-    """``1^T g2`` for ``g2 [N, n]`` through the matmul units, float32."""
+def ones_dot(g2):
+    """``1^T g2`` for ``g2 [N, n]`` through the matmul units, float32 (a bias gradient)."""
     ones = jnp.ones((1, g2.shape[0]), g2.dtype)
     return jax.lax.dot(ones, g2, preferred_element_type=jnp.float32)[0]
+
+
+def t_dot(a, b):
+    """``a^T @ b`` for ``a [N, i]``, ``b [N, j]``, float32 accumulation (a weight gradient)."""
+    return jax.lax.dot_general(a, b, (((0,), (0,)), ((), ())),
+                               preferred_element_type=jnp.float32)
 
 
 def _matmul_grads(x, kernel, g):
@@ -69,7 +75,7 @@ def _matmul_grads(x, kernel, g):
 def _dense_bwd(res, g):
     x, kernel, bias = res
     dx, d_kernel = _matmul_grads(x, kernel, g)
-    return dx, d_kernel, _ones_dot(g.reshape(-1, g.shape[-1])).astype(bias.dtype)
+    return dx, d_kernel, ones_dot(g.reshape(-1, g.shape[-1])).astype(bias.dtype)
 
 
 dense.defvjp(_dense_fwd, _dense_bwd)

@@ -1,4 +1,4 @@
-"""The fused trunk kernel (mipnerf_lib.kernels.fused_mlp): its weight packing and reference
+"""The fused trunk kernel (mipnerf_lib.kernels.forward_kernel): its weight packing and reference
 on the CPU, its lowering to Mosaic GPU for CUDA and a run in the Mosaic GPU interpreter (on
 any machine), its numbers on a Hopper GPU."""
 
@@ -9,47 +9,29 @@ import pytest
 from flax import nnx
 
 from mipnerf_lib import model
-from mipnerf_lib.kernels import fused_mlp as ft
-from mipnerf_lib.kernels import mlp as fast_mlp
-
-D = 96  # the paper's IPE width: 2 x 3 x 16
-
-
-def _paper_mlp():
-    mlp = model.MLP(D, 27, net_depth=8, net_width=256, skip_layer=4, compute_dtype="bfloat16",
-                    mlp_impl="fast", rngs=nnx.Rngs(0))
-    for path, p in nnx.iter_graph(mlp):
-        if isinstance(p, nnx.Param) and path[-1] == "bias":
-            p[...] = 0.1 * jnp.sin(jnp.arange(p.shape[0], dtype=jnp.float32) + len(path))
-    kernels = [layer.kernel[...] for layer in mlp.layers]
-    biases = [layer.bias[...] for layer in mlp.layers]
-    return mlp, kernels, biases
-
-
-def _rel(a, b):
-    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-
+from mipnerf_lib.kernels import forward_kernel as ft
+from mipnerf_lib.kernels import fast_jax
+from tests.kernels.helpers import D, hopper, needs_interpreter, needs_plgpu, paper_mlp, rel
 
 def test_trunk_reference_is_the_models_trunk():
     """The model's density is one dense layer on the trunk: computing it from
     trunk_reference reproduces the fast MLP's density (bfloat16: different bias rounding)."""
-    mlp, kernels, biases = _paper_mlp()
+    mlp, kernels, biases = paper_mlp()
     assert [k.shape[0] for k in kernels] == [D, 256, 256, 256, 256, 256 + D, 256, 256]
     x = jax.random.normal(jax.random.PRNGKey(1), (4, 16, D))
     c = jax.random.normal(jax.random.PRNGKey(2), (4, 27))
-    _, density = fast_mlp.mlp_forward(mlp, x, c)
+    _, density = fast_jax.mlp_forward(mlp, x, c)
     h = ft.trunk_reference(x.reshape(-1, D), kernels, biases)
     assert h.shape == (64, 256) and h.dtype == jnp.bfloat16
     k, b = mlp.density_layer.kernel[...], mlp.density_layer.bias[...]
     mine = h @ k.astype(jnp.bfloat16) + b.astype(jnp.bfloat16)
-    assert _rel(mine.reshape(density.shape), density) < 3e-2
+    assert rel(mine.reshape(density.shape), density) < 3e-2
 
 
 def test_packed_chunks_follow_the_kernels_plan():
     """Running the kernel's plan (64-column chunks of the activation and of the padded input,
     64-row chunks of the kernels, in the packed order) in plain JAX gives trunk_reference."""
-    _, kernels, biases = _paper_mlp()
+    _, kernels, biases = paper_mlp()
     x = jax.random.normal(jax.random.PRNGKey(3), (128, D)).astype(jnp.bfloat16)
     w, b, plan = ft.pack_chunks(kernels, biases, D)
     # Layer 0 reads the 2 input chunks; layer 5 (after the skip) 4 + 2; the others 4.
@@ -66,37 +48,22 @@ def test_packed_chunks_follow_the_kernels_plan():
         h = jax.nn.relu(acc).astype(jnp.bfloat16)
         a[:4] = [h[:, j * 64:(j + 1) * 64] for j in range(4)]
     ref = ft.trunk_reference(x, kernels, biases)
-    assert _rel(h, ref) < 1e-2
+    assert rel(h, ref) < 1e-2
 
 
 def test_pack_chunks_rejects_what_the_kernel_cannot_do():
-    _, kernels, biases = _paper_mlp()
+    _, kernels, biases = paper_mlp()
     with pytest.raises(ValueError, match="input of at most 128"):
         ft.pack_chunks(kernels, biases, 200)
     with pytest.raises(ValueError, match="width 256"):
         ft.pack_chunks([k[:, :128] for k in kernels], biases, D)
 
 
-def _plgpu():
-    try:
-        from jax.experimental.pallas import mosaic_gpu  # noqa: F401
-    except ImportError:
-        pytest.skip("this JAX has no Pallas Mosaic GPU")
-
-
-def _interpreter():
-    _plgpu()
-    try:
-        ft._interpret_params()
-    except NotImplementedError:
-        pytest.skip("this JAX has no Mosaic GPU interpret mode")
-
-
 def test_fused_trunk_lowers_to_mosaic_gpu():
     """Tracing and lowering for CUDA runs the Mosaic GPU lowering (shapes, layouts, wgmma
     operands) on any machine; only compiling it needs a GPU."""
-    _plgpu()
-    _, kernels, biases = _paper_mlp()
+    needs_plgpu()
+    _, kernels, biases = paper_mlp()
     x = jax.ShapeDtypeStruct((200, D), jnp.float32)  # not a multiple of the tile: padded
     lowered = jax.jit(ft.fused_trunk).trace(x, kernels, biases).lower(lowering_platforms=("cuda",))
     assert "mosaic_gpu" in lowered.as_text()
@@ -106,31 +73,31 @@ def test_fused_trunk_in_the_mosaic_gpu_interpreter():
     """Pallas's Mosaic GPU interpreter runs the kernel on the CPU (the producer and both
     compute warpgroups, copies and wgmma on simulated shared memory): two tiles, the last
     one padded."""
-    _interpreter()
-    _, kernels, biases = _paper_mlp()
+    needs_interpreter()
+    _, kernels, biases = paper_mlp()
     x = jax.random.normal(jax.random.PRNGKey(4), (ft.TILE_ROWS - 28, D))  # one tile, padded
     got = ft.fused_trunk(x, kernels, biases, interpret=True)
     ref = ft.trunk_reference(x, kernels, biases)
     assert got.shape == ref.shape == (ft.TILE_ROWS - 28, 256)
-    assert _rel(got, ref) < 2e-2
+    assert rel(got, ref) < 2e-2
 
 
 def test_fused_mlp_forward_in_the_mosaic_gpu_interpreter():
     """The whole MLP (trunk, density, the folded view layer with each ray's direction, RGB)
     in the kernel matches the fast MLP in bfloat16: one tile, 2 rays of 64 samples, one for
     each compute warpgroup (padding rows are covered by the trunk's test)."""
-    _interpreter()
-    mlp, _, _ = _paper_mlp()
+    needs_interpreter()
+    mlp, _, _ = paper_mlp()
     x = jax.random.normal(jax.random.PRNGKey(5), (2, 64, D))
     c = jax.random.normal(jax.random.PRNGKey(6), (2, 27))
     rgb, density = ft.fused_mlp_forward(mlp, x, c, interpret=True)
-    rgb0, density0 = fast_mlp.mlp_forward(mlp, x, c)
+    rgb0, density0 = fast_jax.mlp_forward(mlp, x, c)
     assert rgb.shape == rgb0.shape and density.shape == density0.shape
-    assert _rel(rgb, rgb0) < 3e-2 and _rel(density, density0) < 3e-2
+    assert rel(rgb, rgb0) < 3e-2 and rel(density, density0) < 3e-2
 
 
 def test_fused_mlp_forward_rejects_other_layouts():
-    mlp, _, _ = _paper_mlp()
+    mlp, _, _ = paper_mlp()
     x, c = jnp.zeros((2, 32, D)), jnp.zeros((2, 27))
     with pytest.raises(ValueError, match="multiples of 64"):
         ft.fused_mlp_forward(mlp, x, c)
@@ -139,30 +106,25 @@ def test_fused_mlp_forward_rejects_other_layouts():
         ft.fused_mlp_forward(small, jnp.zeros((2, 64, D)), c)
 
 
-def _hopper():
-    gpus = [d for d in jax.devices() if d.platform == "gpu"]
-    return gpus and getattr(gpus[0], "compute_capability", "") == "9.0"
-
-
-@pytest.mark.skipif(not _hopper(), reason="needs a Hopper GPU (sm_90)")
+@pytest.mark.skipif(not hopper(), reason="needs a Hopper GPU (sm_90)")
 def test_fused_trunk_matches_reference_on_hopper():
-    _, kernels, biases = _paper_mlp()
+    _, kernels, biases = paper_mlp()
     seed = np.random.SeedSequence().entropy % 2**31  # fresh inputs each run
     x = jax.random.normal(jax.random.PRNGKey(seed), (ft.TILE_ROWS * 37 + 5, D))
     got = jax.jit(ft.fused_trunk)(x, kernels, biases)
     ref = ft.trunk_reference(x, kernels, biases)
     assert got.shape == ref.shape and bool(jnp.all(jnp.isfinite(got.astype(jnp.float32))))
-    assert _rel(got, ref) < 2e-2, seed
+    assert rel(got, ref) < 2e-2, seed
 
 
-@pytest.mark.skipif(not _hopper(), reason="needs a Hopper GPU (sm_90)")
+@pytest.mark.skipif(not hopper(), reason="needs a Hopper GPU (sm_90)")
 def test_fused_mlp_forward_matches_the_fast_mlp_on_hopper():
-    mlp, _, _ = _paper_mlp()
+    mlp, _, _ = paper_mlp()
     seed = np.random.SeedSequence().entropy % 2**31
     k = jax.random.split(jax.random.PRNGKey(seed))
     x = jax.random.normal(k[0], (33, 128, D))
     c = jax.random.normal(k[1], (33, 27))
     rgb, density = jax.jit(lambda x, c: ft.fused_mlp_forward(mlp, x, c))(x, c)
-    rgb0, density0 = fast_mlp.mlp_forward(mlp, x, c)
+    rgb0, density0 = fast_jax.mlp_forward(mlp, x, c)
     for a, b in ((rgb, rgb0), (density, density0)):
-        assert bool(jnp.all(jnp.isfinite(a))) and _rel(a, b) < 3e-2, seed
+        assert bool(jnp.all(jnp.isfinite(a))) and rel(a, b) < 3e-2, seed

@@ -18,19 +18,15 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from mipnerf_lib.training.run_dir import (CheckpointError, CheckpointSaveError,
-                                          ConfigMismatchError, shape_difference)
+from mipnerf_lib.training.checkpoints.errors import (CheckpointError, CheckpointSaveError,
+                                                     ConfigMismatchError, StepVanishedError)
 
 __all__ = ["CHECKPOINT_SUBDIR", "CORRUPT_SUBDIR", "Restored", "CheckpointManager",
-           "checkpoint_dir"]
+           "checkpoint_dir", "shape_difference"]
 
 
 CHECKPOINT_SUBDIR = "checkpoints"
 CORRUPT_SUBDIR = "corrupt_checkpoints"
-
-
-class _Vanished(Exception):
-    """The step folder disappeared (rotated away by a trainer) while it was read."""
 
 
 @dataclasses.dataclass
@@ -75,6 +71,26 @@ def _all_finite(tree) -> bool:
     if not leaves:
         return True
     return bool(jax.device_get(jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))))
+
+
+def shape_difference(raw, target) -> str:
+    """Describe the first leaf whose shape differs between two trees (by key path)."""
+    def flat(tree):
+        if hasattr(tree, "_asdict"):
+            tree = tree._asdict()
+        leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+        return {jax.tree_util.keystr(p).replace("'", "").replace('"', ""): tuple(x.shape)
+                for p, x in leaves if hasattr(x, "shape")}
+
+    try:
+        a, b = flat(raw), flat(target)
+    except Exception:  # noqa: BLE001
+        return ""
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            return (f"array {k} has shape {a.get(k)} in the checkpoint, {b.get(k)} in the "
+                    "model of the config")
+    return ""
 
 
 class _NotReadOnlyNotice(logging.Filter):
@@ -199,10 +215,10 @@ class CheckpointManager:
             jax.block_until_ready(state)
         except Exception as e:  # noqa: BLE001
             if not os.path.isdir(folder):
-                raise _Vanished(folder) from e
+                raise StepVanishedError(folder) from e
             self._raise_if_mismatch(step, target, config, e)
             if not os.path.isdir(folder):  # deleted while it was read: not damage
-                raise _Vanished(folder) from e
+                raise StepVanishedError(folder) from e
             raise CheckpointError(
                 f"Cannot restore the checkpoint of step {step} from {folder}: "
                 f"{type(e).__name__}: {e}"
@@ -289,7 +305,7 @@ class CheckpointManager:
                 return self.restore(step, target, mesh, config)
             except ConfigMismatchError:
                 raise
-            except _Vanished:
+            except StepVanishedError:
                 continue
             except CheckpointError as e:
                 errors.append(str(e))

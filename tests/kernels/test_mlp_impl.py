@@ -1,4 +1,4 @@
-"""``mlp_impl='fused'`` (mipnerf_lib.kernels.fused): the model's forward through the fused
+"""``mlp_impl='fused'`` (mipnerf_lib.kernels.mlp_impl): the model's forward through the fused
 kernel, its gradient through the fast path; the checks that refuse what it cannot run. The
 kernel runs in Pallas's Mosaic GPU interpreter here (``MIPNERF_FUSED_MLP_INTERPRET=1``)."""
 
@@ -10,27 +10,21 @@ from flax import nnx
 
 from mipnerf_lib import model
 from mipnerf_lib.config import Config
-from mipnerf_lib.kernels import fused
+from mipnerf_lib.kernels import mlp_impl
 from mipnerf_lib.kernels import ipe as ipe_kernel
-from mipnerf_lib.kernels import fused_mlp as ft
+from mipnerf_lib.kernels import forward_kernel as ft
+from tests.kernels.helpers import D, rel
 from tests.model.test_model import random_rays
-
-D = 96
-
-
-def _rel(a, b):
-    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
 @pytest.fixture
 def interpret(monkeypatch):
     try:
         from jax.experimental.pallas import mosaic_gpu  # noqa: F401
-        ft._interpret_params()
+        ft.interpret_params()
     except (ImportError, NotImplementedError):
         pytest.skip("this JAX has no Pallas Mosaic GPU interpreter")
-    monkeypatch.setenv(fused.INTERPRET_ENV, "1")
+    monkeypatch.setenv(mlp_impl.INTERPRET_ENV, "1")
 
 
 def _fused_and_fast():
@@ -54,7 +48,7 @@ def test_fused_forward_is_the_kernels_and_its_gradient_the_fast_paths(interpret)
     rgb0, density0 = fast(x, c)
     assert rgb.shape == rgb0.shape == (2, 64, 3) and density.shape == (2, 64, 1)
     assert rgb.dtype == density.dtype == jnp.float32
-    assert _rel(rgb, rgb0) < 3e-2 and _rel(density, density0) < 3e-2
+    assert rel(rgb, rgb0) < 3e-2 and rel(density, density0) < 3e-2
     # The kernel ran (it rounds differently from XLA): not the fast path's numbers.
     assert not np.array_equal(np.asarray(rgb), np.asarray(rgb0))
 
@@ -123,7 +117,7 @@ def test_prepadded_features_give_the_same_values_and_gradients(interpret, impl):
 
 
 def test_fused_refuses_a_cpu_and_what_the_kernel_cannot_run(monkeypatch):
-    monkeypatch.delenv(fused.INTERPRET_ENV, raising=False)
+    monkeypatch.delenv(mlp_impl.INTERPRET_ENV, raising=False)
     mlp, _ = _fused_and_fast()
     x, c = jnp.zeros((1, 64, D)), jnp.zeros((1, 27))
     if jax.devices()[0].platform != "gpu":
@@ -156,17 +150,17 @@ def _on_two_devices(out_path):
     from jax.sharding import PartitionSpec as P
 
     from mipnerf_lib import training
-    from mipnerf_lib.kernels import mlp as fast_mlp
+    from mipnerf_lib.kernels import fast_jax
 
     assert jax.device_count() == 2
     seen = []
 
     def stand_in(m, x, c, steps, interpret):
         seen.append((x.shape, c.shape))
-        return fast_mlp.mlp_forward(m, x, c)
+        return fast_jax.mlp_forward(m, x, c)
 
     ft.fused_mlp_forward = stand_in
-    fused.check_device = lambda: None  # CPU devices, no interpreter: the stand-in runs
+    mlp_impl.check_device = lambda: None  # CPU devices, no interpreter: the stand-in runs
     mlp, fast = _fused_and_fast()
     k = jax.random.split(jax.random.PRNGKey(8))
     x = jax.random.normal(k[0], (2, 3, 64, D))  # 6 rays in a [2, 3] batch
@@ -195,8 +189,8 @@ def test_fused_runs_on_each_devices_share_of_the_rays(tmp_path):
     out = tmp_path / "two.npz"
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
                JAX_PLATFORMS="cpu")
-    env.pop(fused.INTERPRET_ENV, None)
-    code = ("from tests.model.test_fused_impl import _on_two_devices; "
+    env.pop(mlp_impl.INTERPRET_ENV, None)
+    code = ("from tests.kernels.test_mlp_impl import _on_two_devices; "
             f"_on_two_devices({str(out)!r})")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     proc = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env,
@@ -206,7 +200,7 @@ def test_fused_runs_on_each_devices_share_of_the_rays(tmp_path):
     assert r["seen"].tolist() == [[3, 64, D, 3, 27]]  # traced once: 3 of the 6 rays each
     assert r["rgb"].shape == (2, 3, 64, 3) and r["density"].shape == (2, 3, 64, 1)
     # bfloat16 rounding (jit vs eager) only; a ray put back in another's place would be O(1).
-    assert _rel(r["rgb"], r["rgb0"]) < 1e-2 and _rel(r["density"], r["density0"]) < 1e-2
+    assert rel(r["rgb"], r["rgb0"]) < 1e-2 and rel(r["density"], r["density0"]) < 1e-2
     assert "divisible by 2, got 3" in str(r["error"])
 
 
@@ -225,11 +219,11 @@ def test_auto_chooses_the_kernel_only_on_one_hopper_gpu_where_it_fits(monkeypatc
         ([_FakeDevice("cpu", "")], False),
     ]:
         monkeypatch.setattr(jax, "devices", lambda devices=devices: devices)
-        assert fused.chosen_by_auto(mlp, x) is expected, devices
+        assert mlp_impl.chosen_by_auto(mlp, x) is expected, devices
     monkeypatch.setattr(jax, "devices", lambda: [_FakeDevice("gpu", "9.0")])
-    assert not fused.chosen_by_auto(mlp, jnp.zeros((2, 48, D)))  # samples not a tile
+    assert not mlp_impl.chosen_by_auto(mlp, jnp.zeros((2, 48, D)))  # samples not a tile
     f32 = model.MLP(D, 27, rngs=nnx.Rngs(0))
-    assert not fused.chosen_by_auto(f32, x)  # float32: the kernel multiplies in bf16
+    assert not mlp_impl.chosen_by_auto(f32, x)  # float32: the kernel multiplies in bf16
 
 
 def test_auto_trains_with_the_training_kernels_where_the_kernel_fits(monkeypatch):
@@ -239,10 +233,10 @@ def test_auto_trains_with_the_training_kernels_where_the_kernel_fits(monkeypatch
     mlp.mlp_impl = "auto"
     calls = []
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-    monkeypatch.setattr(fused, "mlp_apply",
+    monkeypatch.setattr(mlp_impl, "mlp_apply",
                         lambda m, x, c, train_kernels=False: calls.append(train_kernels) or "k")
-    monkeypatch.setattr(fused, "chosen_by_auto", lambda m, x: True)
+    monkeypatch.setattr(mlp_impl, "chosen_by_auto", lambda m, x: True)
     assert mlp(jnp.zeros((2, 64, D)), jnp.zeros((2, 27))) == "k" and calls == [True]
-    monkeypatch.setattr(fused, "chosen_by_auto", lambda m, x: False)
+    monkeypatch.setattr(mlp_impl, "chosen_by_auto", lambda m, x: False)
     rgb, _ = mlp(jnp.zeros((2, 64, D)), jnp.zeros((2, 27)))  # the fast path, not the kernel
     assert rgb.shape == (2, 64, 3) and calls == [True]

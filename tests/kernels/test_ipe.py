@@ -9,6 +9,7 @@ import pytest
 
 from mipnerf_lib.encoding import integrated_pos_enc
 from mipnerf_lib.kernels import ipe
+from tests.kernels.helpers import hopper, needs_interpreter, needs_plgpu
 
 
 def _gaussians(key, n, scale=6.0):
@@ -18,26 +19,6 @@ def _gaussians(key, n, scale=6.0):
     means = jax.random.uniform(km, (n, 3), minval=-scale, maxval=scale)
     covs = 10.0 ** jax.random.uniform(kv, (n, 3), minval=-7.0, maxval=-1.0)
     return means, covs
-
-
-def _plgpu():
-    try:
-        from jax.experimental.pallas import mosaic_gpu  # noqa: F401
-    except ImportError:
-        pytest.skip("this JAX has no Pallas Mosaic GPU")
-
-
-def _interpreter():
-    _plgpu()
-    try:
-        ipe._interpret_params()
-    except NotImplementedError:
-        pytest.skip("this JAX has no Mosaic GPU interpret mode")
-
-
-def _hopper():
-    gpus = [d for d in jax.devices() if d.platform == "gpu"]
-    return bool(gpus) and getattr(gpus[0], "compute_capability", "") == "9.0"
 
 
 def _kernel_formula(means, covs, min_deg, max_deg, ones_column):
@@ -83,7 +64,7 @@ def test_supported_and_bad_input():
 def test_ipe_kernel_lowers_to_mosaic_gpu():
     """Tracing and lowering for CUDA runs the Mosaic GPU lowering (layouts of the row and
     column broadcasts, the approximate sine) on any machine."""
-    _plgpu()
+    needs_plgpu()
     m = jax.ShapeDtypeStruct((200, 3), jnp.float32)
     lowered = jax.jit(lambda m, c: ipe.integrated_pos_enc_padded(m, c, 0, 16, ones_column=True)
                       ).trace(m, m).lower(lowering_platforms=("cuda",))
@@ -94,7 +75,7 @@ def test_ipe_kernel_in_the_mosaic_gpu_interpreter():
     """Rows not a multiple of the tile (padded and dropped), a leading batch shape, the ones
     column; float32 within a few 1e-6 of the reference (the kernel reduces by 2 pi after the
     reference's 100 pi), bfloat16 within one rounding step; the reference's gradient."""
-    _interpreter()
+    needs_interpreter()
     means, covs = _gaussians(jax.random.PRNGKey(1), 19 * 7)  # 2 tiles and 5 rows
     means, covs = means.reshape(19, 7, 3), covs.reshape(19, 7, 3)
     got = ipe.integrated_pos_enc_padded(means, covs, 0, 16, jnp.float32, ones_column=True,
@@ -134,15 +115,15 @@ _PLANS = [(0, 16, None, None), (0, 16, 8, True), (0, 16, 16, True), (0, 16, 32, 
 def test_ipe_kernel_plans_lower_and_match_in_the_interpreter(min_deg, max_deg, cols, paired):
     """Every plan lowers to Mosaic GPU for CUDA (its layouts) and, in the interpreter, gives
     the reference's columns, ones column and zeros (float32, a few 1e-6)."""
-    _plgpu()
+    needs_plgpu()
     m = jax.ShapeDtypeStruct((70, 3), jnp.float32)
 
     def fn(m, c, interpret=False):
-        return ipe._kernel_ipe(m, c, min_deg, max_deg, jnp.float32, True, interpret, cols, paired)
+        return ipe.kernel_ipe(m, c, min_deg, max_deg, jnp.float32, True, interpret, cols, paired)
 
     lowered = jax.jit(fn).trace(m, m).lower(lowering_platforms=("cuda",))
     assert "mosaic_gpu" in lowered.as_text()
-    _interpreter()
+    needs_interpreter()
     means, covs = _gaussians(jax.random.PRNGKey(min_deg + 7 * max_deg), 70)
     got = fn(means, covs, interpret=True)
     ref = ipe.ipe_reference_padded(means, covs, min_deg, max_deg, jnp.float32, True)
@@ -160,7 +141,7 @@ def test_plan_falls_back_to_the_unpaired_form():
         ipe._plan(0, 16, 48, False)
 
 
-@pytest.mark.skipif(not _hopper(), reason="needs a Hopper GPU (sm_90)")
+@pytest.mark.skipif(not hopper(), reason="needs a Hopper GPU (sm_90)")
 @pytest.mark.parametrize("cols,paired", [(None, None), (32, False)])
 def test_ipe_kernel_matches_the_reference_on_hopper(cols, paired):
     """Fresh inputs each run, 2**17 + 5 rows (padded), means up to 400 (arguments to 1.3e7,
@@ -168,34 +149,34 @@ def test_ipe_kernel_matches_the_reference_on_hopper(cols, paired):
     seed = np.random.SeedSequence().entropy % 2**31
     for scale in (6.0, 400.0):
         means, covs = _gaussians(jax.random.PRNGKey(seed), 2**17 + 5, scale)
-        got = jax.jit(lambda m, c: ipe._kernel_ipe(
+        got = jax.jit(lambda m, c: ipe.kernel_ipe(
             m, c, 0, 16, jnp.float32, True, False, cols, paired))(means, covs)
         ref = ipe.ipe_reference_padded(means, covs, 0, 16, jnp.float32, True)
         assert bool(jnp.all(jnp.isfinite(got))), seed
         # The approximate sine's error (2**-20) plus the reference's own reduction shift.
         assert float(jnp.max(jnp.abs(got - ref))) < (2e-5 if scale < 10 else 2e-4), (seed, scale)
-        got16 = jax.jit(lambda m, c: ipe._kernel_ipe(
+        got16 = jax.jit(lambda m, c: ipe.kernel_ipe(
             m, c, 0, 16, jnp.bfloat16, False, False, cols, paired))(means, covs)
         diff = jnp.abs(got16.astype(jnp.float32) - ipe.ipe_reference_padded(
             means, covs, 0, 16).astype(jnp.float32))
         assert float(jnp.max(diff)) <= 2.0**-8, (seed, scale)
         if cols is None:  # the default (paired) plan does the unpaired one's arithmetic
-            unpaired = jax.jit(lambda m, c: ipe._kernel_ipe(
+            unpaired = jax.jit(lambda m, c: ipe.kernel_ipe(
                 m, c, 0, 16, jnp.float32, True, False, 32, False))(means, covs)
             np.testing.assert_array_equal(np.asarray(got), np.asarray(unpaired))
     bad = means.at[3, 1].set(jnp.nan)
-    out = jax.jit(lambda m, c: ipe._kernel_ipe(
+    out = jax.jit(lambda m, c: ipe.kernel_ipe(
         m, c, 0, 16, jnp.float32, False, False, cols, paired))(bad, covs)
     assert bool(jnp.all(jnp.isnan(out[3, [1, 4, 49]])))
 
 
-@pytest.mark.skipif(not _hopper(), reason="needs a Hopper GPU (sm_90)")
+@pytest.mark.skipif(not hopper(), reason="needs a Hopper GPU (sm_90)")
 @pytest.mark.parametrize("min_deg,max_deg,cols,paired", _PLANS)
 def test_ipe_kernel_plans_compile_and_match_on_hopper(min_deg, max_deg, cols, paired):
     """Each plan also passes Mosaic GPU's compile-time checks (the CPU lowering does not run
     them all) and matches the reference on the GPU."""
     means, covs = _gaussians(jax.random.PRNGKey(np.random.SeedSequence().entropy % 2**31), 1000)
-    got = jax.jit(lambda m, c: ipe._kernel_ipe(
+    got = jax.jit(lambda m, c: ipe.kernel_ipe(
         m, c, min_deg, max_deg, jnp.float32, True, False, cols, paired))(means, covs)
     ref = ipe.ipe_reference_padded(means, covs, min_deg, max_deg, jnp.float32, True)
     assert float(jnp.max(jnp.abs(got - ref))) < 2e-5
