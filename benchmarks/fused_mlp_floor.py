@@ -17,13 +17,13 @@ fused trunk can reach. This script times, in bfloat16 with float32 accumulation:
   kernel would start from, if this JAX ships it;
 
 * ``trunk_xla`` and ``trunk_fused``: the paper's real trunk (96-wide IPE input, the skip
-  after layer 4) as XLA runs it (``kernels.fused_mlp.trunk_reference``) and as the fused
-  kernel in development (``kernels.fused_mlp.fused_trunk``), with the kernel's relative
+  after layer 4) as XLA runs it (``kernels.forward_kernel.trunk_reference``) and as the fused
+  kernel in development (``kernels.forward_kernel.fused_trunk``), with the kernel's relative
   error against XLA (fresh random inputs each run);
 
 * ``mlp_fast`` and ``mlp_fused``: the paper's whole MLP (trunk, density, the folded view
   layer, RGB) on ``--rows`` / 128 rays of 128 samples, as the fast path runs it through XLA
-  (``kernels.mlp.mlp_forward``) and as the fused kernel (``kernels.fused_mlp.
+  (``kernels.fast_jax.mlp_forward``) and as the fused kernel (``kernels.forward_kernel.
   fused_mlp_forward``), with its relative errors (the render's MLP, one chunk's worth);
 
 and prints TFLOP/s, the fraction of the chain's time each GEMM takes, and the render floor
@@ -83,7 +83,7 @@ def pallas_gemm():
 
 def _trunk_rows(results, n, keys, iters):
     """Time the real trunk through XLA and through the fused kernel; returns its FLOPs."""
-    from mipnerf_lib.kernels import fused_mlp
+    from mipnerf_lib.kernels import forward_kernel
 
     d = 96
     shapes = [d] + [256] * 4 + [256 + d] + [256] * 2
@@ -92,10 +92,10 @@ def _trunk_rows(results, n, keys, iters):
                for k, m in zip(ks, shapes)]
     biases = [0.1 * jax.random.normal(k, (256,), jnp.float32) for k in ks[len(shapes):-1]]
     x = jax.random.normal(ks[-1], (n, d), jnp.float32)
-    t_ref, ref = _time(jax.jit(fused_mlp.trunk_reference), x, kernels, biases, iters=iters)
+    t_ref, ref = _time(jax.jit(forward_kernel.trunk_reference), x, kernels, biases, iters=iters)
     results["trunk_xla_ms"] = t_ref * 1e3
     try:
-        t_fused, out = _time(jax.jit(fused_mlp.fused_trunk), x, kernels, biases, iters=iters)
+        t_fused, out = _time(jax.jit(forward_kernel.fused_trunk), x, kernels, biases, iters=iters)
         results["trunk_fused_ms"] = t_fused * 1e3
         results["trunk_fused_rel_err"] = _rel_err(out, ref)
         results["trunk_fused_finite"] = bool(jnp.all(jnp.isfinite(out.astype(jnp.float32))))
@@ -109,8 +109,8 @@ def _mlp_rows(results, n, iters):
     from flax import nnx
 
     from mipnerf_lib import model
-    from mipnerf_lib.kernels import fused_mlp
-    from mipnerf_lib.kernels import mlp as fast_mlp
+    from mipnerf_lib.kernels import forward_kernel
+    from mipnerf_lib.kernels import fast_jax
 
     mlp = model.MLP(96, 27, net_depth=8, net_width=256, skip_layer=4, compute_dtype="bfloat16",
                     mlp_impl="fast", rngs=nnx.Rngs(time.time_ns() % 2**31))
@@ -118,12 +118,12 @@ def _mlp_rows(results, n, iters):
     k = jax.random.split(jax.random.key(time.time_ns() % 2**31))
     x = jax.random.normal(k[0], (rays, 128, 96), jnp.float32)
     c = jax.random.normal(k[1], (rays, 27), jnp.float32)
-    t_ref, ref = _time(jax.jit(lambda x, c: fast_mlp.mlp_forward(mlp, x, c)), x, c, iters=iters)
+    t_ref, ref = _time(jax.jit(lambda x, c: fast_jax.mlp_forward(mlp, x, c)), x, c, iters=iters)
     results["mlp_fast_ms"] = t_ref * 1e3
     variants = {}
     for steps, overlap in ((3, 1), (3, 0), (2, 1)):  # the kernel's two knobs
         name = f"steps={steps},overlap={overlap}"
-        fn = jax.jit(lambda x, c, s=steps, o=overlap: fused_mlp.fused_mlp_forward(
+        fn = jax.jit(lambda x, c, s=steps, o=overlap: forward_kernel.fused_mlp_forward(
             mlp, x, c, steps=s, overlap=o))
         try:
             t_fused, out = _time(fn, x, c, iters=iters)

@@ -2,7 +2,7 @@
 
 Runs, on whatever devices JAX sees:
 
-1. **Parity of the fast path** (``Config.mlp_impl='fast'``, :mod:`mipnerf_lib.kernels.mlp`)
+1. **Parity of the fast path** (``Config.mlp_impl='fast'``, :mod:`mipnerf_lib.kernels.fast_jax`)
    against the reference MLP on fresh random inputs (a new seed each run): relative error of
    the outputs and of every parameter gradient, float32 and bfloat16; NaN never passes.
 2. **Training throughput** (:mod:`benchmarks.train_throughput`): the paper's configuration
@@ -91,10 +91,10 @@ def parity(seed: int, n_rays: int = 256, n_samples: int = 64) -> dict:
 
 def fused_available() -> bool:
     """Whether ``mlp_impl='fused'`` runs here (one Hopper GPU)."""
-    from mipnerf_lib.kernels import fused
+    from mipnerf_lib.kernels import mlp_impl
 
     try:
-        fused.check_device()
+        mlp_impl.check_device()
     except RuntimeError:
         return False
     return True
