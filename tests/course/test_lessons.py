@@ -15,9 +15,9 @@ import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from mipnerf_lib import gaussians, rendering, sampling  # noqa: E402
+from mipnerf_lib import datasets, gaussians, rendering, sampling  # noqa: E402
 from mipnerf_lib.course import lessons  # noqa: E402
-from mipnerf_lib.course.lessons import frustums_as_gaussians, integrated_positional_encoding  # noqa: E402
+from mipnerf_lib.course.lessons import data_and_cameras, frustums_as_gaussians, integrated_positional_encoding  # noqa: E402
 from mipnerf_lib.course.lessons import volume_rendering  # noqa: E402
 
 NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "notebooks")
@@ -52,6 +52,16 @@ def test_widget_builds_without_its_notebook_and_answers_every_control(stem):
         else:
             control.value = type(control.value)(min(control.value + 2 * control.step, control.max))
         assert bytes(box.image.value) != before, f"{stem}: moving {name!r} did not redraw the figure"
+
+
+def test_cameras_figure_draws_one_collection_per_split(tmp_path):
+    scene = datasets.default_scene_dir("blender", width=16, cache_dir=tmp_path)
+    splits = {s: datasets.read_blender_split(scene, s) for s in ("train", "val", "test")}
+    fig = data_and_cameras.cameras_figure(splits, "cameras")
+    ax = fig.axes[0]
+    assert len(ax.collections) == 3 + 1  # one per split, and the origin
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        f"{s} ({len(splits[s].camtoworlds)})" for s in ("train", "val", "test")]
 
 
 def test_frustums_figures_draw():

@@ -8,6 +8,7 @@ function the notebook derives (02's frustum sampler, 04's activations, 05's NumP
 takes it as an argument; its module's ``example_widget()`` builds the same widget with the
 module's own copy, so that the widget can be built without running the notebook.
 
+* :mod:`.data_and_cameras` (00): every camera of a scene's splits.
 * :mod:`.rays_and_cones` (01): a checkerboard seen by point samples and by pixel footprints.
 * :mod:`.frustums_as_gaussians` (02): a frustum's points against its Gaussian.
 * :mod:`.integrated_positional_encoding` (03): features fading with the footprint; aliasing.
