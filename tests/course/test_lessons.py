@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 from mipnerf_lib import datasets, gaussians, rendering, sampling  # noqa: E402
 from mipnerf_lib.course import lessons  # noqa: E402
 from mipnerf_lib.course.lessons import data_and_cameras, frustums_as_gaussians, integrated_positional_encoding  # noqa: E402
-from mipnerf_lib.course.lessons import volume_rendering  # noqa: E402
+from mipnerf_lib.course.lessons import training_on_many_devices, volume_rendering  # noqa: E402
 
 NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "notebooks")
 
@@ -62,6 +62,14 @@ def test_cameras_figure_draws_one_collection_per_split(tmp_path):
     assert len(ax.collections) == 3 + 1  # one per split, and the origin
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         f"{s} ({len(splits[s].camtoworlds)})" for s in ("train", "val", "test")]
+
+
+def test_checkpoint_figure_draws_truth_render_distance_and_opacity():
+    rng = np.random.default_rng(0)
+    gt, rgb = rng.uniform(size=(8, 8, 3)), rng.uniform(-0.1, 1.1, size=(8, 8, 3))
+    fig = training_on_many_devices.checkpoint_figure(gt, rgb, rng.uniform(2, 6, (8, 8)), rng.uniform(size=(8, 8)), "step 3")
+    assert [ax.get_title() for ax in fig.axes] == ["ground truth", "step 3", "distance", "accumulated opacity"]
+    assert fig.axes[1].images[0].get_array().max() <= 1  # clipped for display
 
 
 def test_frustums_figures_draw():

@@ -14,6 +14,8 @@ module's own copy, so that the widget can be built without running the notebook.
 * :mod:`.integrated_positional_encoding` (03): features fading with the footprint; aliasing.
 * :mod:`.the_mlp` (04): the activations of density and colour.
 * :mod:`.volume_rendering` (05): coarse and fine sampling with resample padding.
+* :mod:`.training_on_many_devices` (06): a checkpoint's render of a test view (its programs on
+  simulated devices are in :mod:`mipnerf_lib.course.demos`).
 
 :data:`WIDGETS` lists every lesson's widget, as a builder that takes no argument
 (``benchmarks/widget_latency.py`` times them, ``tests/course/test_lessons.py`` builds them).
