@@ -17,8 +17,13 @@ import pytest  # noqa: E402
 
 from mipnerf_lib import datasets, gaussians, rendering, sampling  # noqa: E402
 from mipnerf_lib.course import lessons  # noqa: E402
-from mipnerf_lib.course.lessons import data_and_cameras, frustums_as_gaussians, integrated_positional_encoding  # noqa: E402
-from mipnerf_lib.course.lessons import training_on_many_devices, volume_rendering  # noqa: E402
+from mipnerf_lib.course.lessons import (  # noqa: E402
+    data_and_cameras,
+    frustums_as_gaussians,
+    integrated_positional_encoding,
+    training_on_many_devices,
+    volume_rendering,
+)
 
 NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "notebooks")
 
@@ -67,7 +72,8 @@ def test_cameras_figure_draws_one_collection_per_split(tmp_path):
 def test_checkpoint_figure_draws_truth_render_distance_and_opacity():
     rng = np.random.default_rng(0)
     gt, rgb = rng.uniform(size=(8, 8, 3)), rng.uniform(-0.1, 1.1, size=(8, 8, 3))
-    fig = training_on_many_devices.checkpoint_figure(gt, rgb, rng.uniform(2, 6, (8, 8)), rng.uniform(size=(8, 8)), "step 3")
+    distance, acc = rng.uniform(2, 6, (8, 8)), rng.uniform(size=(8, 8))
+    fig = training_on_many_devices.checkpoint_figure(gt, rgb, distance, acc, "step 3")
     assert [ax.get_title() for ax in fig.axes] == ["ground truth", "step 3", "distance", "accumulated opacity"]
     assert fig.axes[1].images[0].get_array().max() <= 1  # clipped for display
 
