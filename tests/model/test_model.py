@@ -90,7 +90,10 @@ def test_jitted_init_equals_eager_init():
     a = nnx.to_pure_dict(nnx.state(eager, nnx.Param))
     b = nnx.to_pure_dict(nnx.state(jitted, nnx.Param))
     assert jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b)
-    jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+    if jax.default_backend() == "cpu":
+        jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+    else:  # a GPU fuses the initialisers' scaling differently under jit: 1 ulp apart
+        jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=3e-7, atol=0), a, b)
 
 
 def test_init_is_glorot_uniform_kernels_and_zero_biases():
@@ -140,8 +143,9 @@ def test_mlp_matches_numpy_forward():
     x = rng.normal(size=(7, 4, 10)).astype(np.float32)
     cond = rng.normal(size=(7, 5)).astype(np.float32)
     graphdef, state = nnx.split(mlp, nnx.Param)
-    rgb, density = jax.jit(lambda s, x, c: nnx.merge(graphdef, s)(x, c),
-                           compiler_options=FAST)(state, x, cond)
+    with jax.default_matmul_precision("highest"):  # a GPU's default is TF32 (1e-3 here)
+        rgb, density = jax.jit(lambda s, x, c: nnx.merge(graphdef, s)(x, c),
+                               compiler_options=FAST)(state, x, cond)
     params = nnx.to_pure_dict(state)
     rgb_ref, density_ref = numpy_mlp(params, x.astype(np.float64), cond.astype(np.float64), 2)
     assert rgb.shape == (7, 4, 3) and density.shape == (7, 4, 1)
