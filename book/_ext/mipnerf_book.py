@@ -9,7 +9,12 @@ Jupyter Book 1 loads it through ``sphinx.local_extensions`` in ``book/_config.ym
   ``Plotly.newPlot`` call, without plotly.js): myst-nb renders that HTML, while the
   ``application/vnd.plotly.v1+json`` output the course asks for is dropped by static sites;
 * copies the plotly.js that ships inside the ``plotly`` Python package into ``_static`` and
-  loads it on the pages that have a plotly figure (no CDN);
+  loads it on the pages that have a plotly figure (no CDN), and copies MathJax from
+  ``book/_vendor/mathjax`` to ``_static/mathjax`` (``mathjax_path`` in ``_config.yml``);
+* on the API pages, leaves out of a package's page the names it re-exports from another
+  documented module (``mipnerf_lib.training`` re-exports ``Config``): each object is
+  documented once, on its home page, so autodoc reports no duplicate;
+* removes sphinx-thebe's scripts (live cells through Binder, which needs the internet);
 * replaces every ipywidgets view with a static snapshot of its first view (its controls'
   values and the images its output area or ``Image`` widgets hold, from the widget state
   that the execution stored in the notebook) and a line saying the controls work in
@@ -76,15 +81,18 @@ def _setup_environment(app, config) -> None:
     os.environ["MIPNERF_BOOK_BUILD"] = "1"
 
 
-def _copy_plotly_js(app, exception) -> None:
+def _copy_assets(app, exception) -> None:
+    """plotly.js (from the plotly package) and MathJax (book/_vendor) into the site."""
     if exception is not None or app.builder.format != "html":
         return
     import plotly
 
-    source = Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
-    target = Path(app.outdir) / "_static" / PLOTLY_JS
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+    static = Path(app.outdir) / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(plotly.__file__).parent / "package_data" / PLOTLY_JS,
+                    static / PLOTLY_JS)
+    shutil.copytree(Path(app.srcdir) / "_vendor" / "mathjax", static / "mathjax",
+                    dirs_exist_ok=True)
 
 
 # ---------------------------------------------------------------- widget snapshots
@@ -129,7 +137,8 @@ def _control_text(state: dict, model_name: str) -> str | None:
     return f"{desc} = {value}" if desc else str(value)
 
 
-def _walk(models: dict, model_id: str, controls: list, images: list, seen: set) -> None:
+def _walk(models: dict, model_id: str, controls: list, images: list, seen: set,
+          status: list | None = None) -> None:
     if model_id in seen or model_id not in models:
         return
     seen.add(model_id)
@@ -146,12 +155,20 @@ def _walk(models: dict, model_id: str, controls: list, images: list, seen: set) 
             else:  # a nested widget displayed in the output area
                 view = data.get("application/vnd.jupyter.widget-view+json")
                 if view and view.get("model_id"):
-                    _walk(models, view["model_id"], controls, images, seen)
+                    _walk(models, view["model_id"], controls, images, seen, status)
         return
     if name == "ImageModel":
         src = _png_of_image_model(entry)
         if src:
             images.append(src)
+        return
+    if status is not None and name in ("HTMLModel", "LabelModel", "HTMLMathModel"):
+        text = re.sub(r"<[^>]*>", "", html.unescape(str(state.get("value", "")))).strip()
+        if text:
+            status.append(("text", text))
+        return
+    if status is not None and name in ("FloatProgressModel", "IntProgressModel"):
+        status.append(("progress", state.get("value", 0), state.get("max", 100)))
         return
     if name.endswith(("SliderModel", "CheckboxModel", "DropdownModel", "TextModel",
                       "ToggleButtonModel", "RadioButtonsModel", "ToggleButtonsModel",
@@ -163,14 +180,29 @@ def _walk(models: dict, model_id: str, controls: list, images: list, seen: set) 
     for child in state.get("children", []):
         cid = _model_id(child)
         if cid:
-            _walk(models, cid, controls, images, seen)
+            _walk(models, cid, controls, images, seen, status)
 
 
 def widget_snapshot(models: dict, model_id: str) -> str:
-    """Static HTML of a widget's first view: its controls' values and its images."""
+    """Static HTML of a widget's first view: its controls' values and its images.
+
+    A widget with neither (a tqdm progress bar: texts and a progress model) is shown as its
+    final state, a line of text around a ``<progress>`` bar.
+    """
     controls: list[str] = []
     images: list[str] = []
-    _walk(models, model_id, controls, images, set())
+    status: list[tuple] = []
+    _walk(models, model_id, controls, images, set(), status)
+    if not controls and not images:
+        parts = ['<div class="mipnerf-widget-progress">']
+        for item in status:
+            if item[0] == "text":
+                parts.append(f"<code>{html.escape(item[1])}</code>")
+            else:
+                parts.append(f'<progress value="{float(item[1]):g}" max="{float(item[2]):g}">'
+                             "</progress>")
+        parts.append("</div>")
+        return " ".join(parts)
     parts = ['<div class="mipnerf-widget-snapshot">']
     if controls:
         parts.append('<p class="mipnerf-widget-controls">'
@@ -199,7 +231,18 @@ def _page_widget_models(app, pagename: str) -> dict:
         return {}
 
 
+def _is_thebe(js) -> bool:
+    filename = getattr(js, "filename", None) or str(js)
+    body = (getattr(js, "attributes", None) or {}).get("body", "")
+    return "sphinx-thebe" in filename or "THEBE_JS_URL" in body
+
+
 def _page_context(app, pagename, templatename, context, doctree) -> None:
+    # Jupyter Book always loads sphinx-thebe (live code cells through Binder: online only,
+    # and disabled here); its inline script is added twice, a "THEBE_JS_URL has already been
+    # declared" error on every page. Drop it.
+    if "script_files" in context:  # in place: app.add_js_file below appends to this list
+        context["script_files"][:] = [js for js in context["script_files"] if not _is_thebe(js)]
     body = context.get("body")
     if not body:
         return
@@ -218,9 +261,52 @@ def _page_context(app, pagename, templatename, context, doctree) -> None:
         context["body"] = _VIEW_RE.sub(replace, body)
 
 
+# ---------------------------------------------------------------- API pages
+_AUTOMODULE_RE = re.compile(r"^\.\. automodule:: (\S+)\n((?:   :[\w-]+:.*\n)*)", re.M)
+
+
+def _documented_modules(app) -> list[str]:
+    found = []
+    for page in sorted((Path(app.srcdir) / "api").glob("*.md")):
+        found += _AUTOMODULE_RE.findall(page.read_text(encoding="utf-8"))
+    return [name for name, _ in found]
+
+
+def _reexported_elsewhere(module_name: str, documented: list[str]) -> list[str]:
+    """Names of ``module_name.__all__`` whose home is another documented module."""
+    import importlib
+
+    module = importlib.import_module(module_name)
+    names = []
+    for name in getattr(module, "__all__", []):
+        home = getattr(getattr(module, name, None), "__module__", None)
+        if not isinstance(home, str) or home == module_name or home.startswith(module_name + "."):
+            continue
+        if any(home == d or home.startswith(d + ".") for d in documented if d != module_name):
+            names.append(name)
+    return names
+
+
+def _exclude_reexports(app, docname, source) -> None:
+    if not docname.startswith("api/") or ":imported-members:" not in source[0]:
+        return
+    documented = _documented_modules(app)
+
+    def add_excludes(match: re.Match) -> str:
+        options = match.group(2)
+        if ":imported-members:" not in options or ":exclude-members:" in options:
+            return match.group(0)
+        names = _reexported_elsewhere(match.group(1), documented)
+        extra = f"   :exclude-members: {', '.join(names)}\n" if names else ""
+        return match.group(0) + extra
+
+    source[0] = _AUTOMODULE_RE.sub(add_excludes, source[0])
+
+
 def setup(app):
     app.connect("config-inited", _setup_environment)
+    app.connect("source-read", _exclude_reexports)
     app.connect("html-page-context", _page_context)
-    app.connect("build-finished", _copy_plotly_js)
+    app.connect("build-finished", _copy_assets)
     app.add_css_file("mipnerf_book.css")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
