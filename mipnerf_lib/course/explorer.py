@@ -170,7 +170,8 @@ class SceneExplorer:
         """Sliders (azimuth, elevation, distance, resolution) and one image per model.
 
         With a ground truth, its image comes first and under each model its error map
-        ``|model - truth|`` (mean over RGB, white 0 to black ``error_scale`` or more) with the
+        ``|model - truth|`` (mean over RGB, black 0 to white ``error_scale`` or more, as
+        :func:`~mipnerf_lib.course.plots.training.show_side_by_side` draws it) with the
         PSNR. Every control has a CSS class ``mipnerf-<description>``, each image
         ``mipnerf-explorer-image`` (error maps ``mipnerf-explorer-error``), so a browser test
         can find them. Images are upscaled with nearest neighbour to ``display_size`` pixels,
@@ -205,7 +206,7 @@ class SceneExplorer:
                 captions[name].value = f"<b>{name}</b>"
             for name, im in errors.items():
                 err = np.mean(np.abs(out[name] - out[self.GROUND_TRUTH]), -1)
-                im.value = to_png(upscale(np.repeat(1.0 - np.clip(err / error_scale, 0, 1)[..., None], 3, -1),
+                im.value = to_png(upscale(np.repeat(np.clip(err / error_scale, 0, 1)[..., None], 3, -1),
                                           display_size))
                 psnr = -10 * np.log10(max(float(np.mean((out[name] - out[self.GROUND_TRUTH]) ** 2)), 1e-10))
                 captions[name].value = f"<b>{name}</b> &nbsp; {psnr:.1f} dB"
