@@ -11,12 +11,13 @@ converter does). Both models are trained on the same multiscale data:
 * **mip-NeRF**: the ``multiblender`` preset;
 
 both with a network small enough for a laptop CPU to render the lesson's views in seconds
-(:func:`showcase_configs`). The weights go into one ``.npz`` in the course's assets (the format
-of :mod:`mipnerf_lib.experiments.explorer_weights`); this module is how the file is made::
+(:func:`showcase_configs`). The weights go into one ``.npz`` in the course's assets; this
+module is how the file is made::
 
     python -m mipnerf_lib.experiments.showcase --out mipnerf_lib/course/assets/showcase_weights.npz
 
 (minutes on one GPU; ``--steps`` and ``--width`` make a smaller run for a test).
+The file's format is :mod:`mipnerf_lib.experiments.weights`.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from mipnerf_lib.experiments import explorer_weights
+from mipnerf_lib.experiments import weights
 
-__all__ = ["WEIGHTS", "MODEL_NAMES", "WIDTH", "showcase_configs", "make_data", "export", "main"]
+__all__ = ["WEIGHTS", "COMMAND", "MODEL_NAMES", "WIDTH", "showcase_configs", "make_data", "export", "main"]
 
-WEIGHTS = explorer_weights.WEIGHTS.parent / "showcase_weights.npz"
+WEIGHTS = Path(__file__).resolve().parents[1] / "course" / "assets" / "showcase_weights.npz"
+COMMAND = "python -m mipnerf_lib.experiments.showcase"
 MODEL_NAMES = ("NeRF", "mip-NeRF")
 WIDTH = 256  # full-resolution width: scales 256, 128, 64, 32 pixels
 N_TRAIN, N_TEST = 100, 8
@@ -115,7 +117,7 @@ def export(out=WEIGHTS, data_dir=None, verbose: bool = True, width: int = WIDTH,
                       flush=True)
     meta.update(steps=first.max_steps, width=width, n_train=n_train, n_test=n_test,
                 device=str(jax.devices()[0].device_kind))
-    explorer_weights.save_models(out, runs, meta)
+    weights.save_models(out, runs, meta)
     if verbose:
         print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB)")
         print(json.dumps(meta))
