@@ -104,7 +104,7 @@ def prepare(images, out, format="llff", downscale=(4,), matcher="exhaustive",
 
     from mipnerf_lib.prepare.plot import draw_cameras, upright_frame
     from mipnerf_lib.prepare.sfm import import_pycolmap, run_sfm
-    from mipnerf_lib.prepare.write import _splits, opengl_c2w, write_blender, write_llff
+    from mipnerf_lib.prepare.write import split_indices, opengl_c2w, write_blender, write_llff
 
     if format not in ("llff", "blender"):
         raise PrepareError(f"--format must be llff or blender, got {format!r}.")
@@ -134,7 +134,7 @@ def prepare(images, out, format="llff", downscale=(4,), matcher="exhaustive",
             _, _, more = write_llff(sfm, out, downscale, bar)
         c2w, points = opengl_c2w(sfm.c2w), sfm.points
     else:
-        total = sum(len(v) for v in _splits(n).values())
+        total = sum(len(v) for v in split_indices(n).values())
         with tqdm(total=total, desc=f"{'writing':<9s}", unit="img", disable=not progress) as bar:
             c2w, points, _, more = write_blender(sfm, out, bar)
     notes += more

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-__all__ = ["PrepareError", "IMAGE_EXTS", "list_images", "check_images", "read_rgb"]
+__all__ = ["PrepareError", "IMAGE_EXTS", "list_images", "list_names", "check_images", "read_rgb"]
 
 #: File name endings read as photos (case-insensitive).
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -22,7 +22,7 @@ class PrepareError(ValueError):
     """A capture ``prepare`` cannot turn into a dataset: the message says which files and why."""
 
 
-def _names(paths, limit=6):
+def list_names(paths, limit=6):
     names = [Path(p).name for p in paths]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
@@ -55,7 +55,7 @@ def check_images(paths, min_images=3):
     once the extension is dropped (the written PNGs are ``<stem>.png``).
     """
     if len(paths) < min_images:
-        raise PrepareError(f"{Path(paths[0]).parent}: {len(paths)} image(s) ({_names(paths)}); "
+        raise PrepareError(f"{Path(paths[0]).parent}: {len(paths)} image(s) ({list_names(paths)}); "
                            f"structure from motion needs at least {min_images}, better 20+.")
     sizes, orientations = {}, {}
     for p in paths:
@@ -68,12 +68,12 @@ def check_images(paths, min_images=3):
         sizes.setdefault(size, []).append(p)
         orientations.setdefault(orientation, []).append(p)
     if len(sizes) > 1:
-        groups = "; ".join(f"{w}x{h}: {_names(ps, 3)}" for (w, h), ps in
+        groups = "; ".join(f"{w}x{h}: {list_names(ps, 3)}" for (w, h), ps in
                            sorted(sizes.items(), key=lambda kv: -len(kv[1])))
         raise PrepareError(f"images of different sizes ({groups}): resize or remove them so "
                            "that all have one size (one camera).")
     if len(orientations) > 1:
-        groups = "; ".join(f"orientation {o}: {_names(ps, 3)}" for o, ps in
+        groups = "; ".join(f"orientation {o}: {list_names(ps, 3)}" for o, ps in
                            sorted(orientations.items(), key=lambda kv: -len(kv[1])))
         raise PrepareError(f"images with different EXIF orientations ({groups}): rotate the "
                            "pixels (e.g. PIL.ImageOps.exif_transpose) and save them all "
@@ -83,7 +83,7 @@ def check_images(paths, min_images=3):
         stems.setdefault(p.stem, []).append(p)
     dupes = [ps for ps in stems.values() if len(ps) > 1]
     if dupes:
-        raise PrepareError(f"images with the same name but another extension ({_names(dupes[0])}):"
+        raise PrepareError(f"images with the same name but another extension ({list_names(dupes[0])}):"
                            " rename one, the dataset's images are written as <name>.png.")
     return next(iter(sizes))
 

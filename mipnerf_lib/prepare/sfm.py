@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from mipnerf_lib.prepare.images import PrepareError, _names
+from mipnerf_lib.prepare.images import PrepareError, list_names
 
 __all__ = ["SfmResult", "import_pycolmap", "run_sfm", "CAMERA_MODELS", "MATCHERS"]
 
@@ -210,7 +210,7 @@ def run_sfm(image_dir, names, work_dir, camera_model="SIMPLE_RADIAL", matcher="e
     notes = []
     if not models:
         lonely = [n for n in names if not partners.get(n)]
-        alone = f"; photos without any verified pair: {_names(lonely)}" if lonely else ""
+        alone = f"; photos without any verified pair: {list_names(lonely)}" if lonely else ""
         raise PrepareError(
             "too few matches: COLMAP could not start a reconstruction (no pair of photos with "
             f"enough matches and a wide enough baseline){alone}. "
@@ -225,13 +225,13 @@ def run_sfm(image_dir, names, work_dir, camera_model="SIMPLE_RADIAL", matcher="e
                            - registered)
         notes.append(f"the reconstruction split into {len(models)} models "
                      f"({', '.join(str(s) for s, _ in sizes)} photos): kept the largest"
-                     + (f"; photos only in the others (left out): {_names(elsewhere)}; add "
+                     + (f"; photos only in the others (left out): {list_names(elsewhere)}; add "
                         "photos that bridge the groups." if elsewhere else "."))
     fraction = len(registered) / len(names)
     if fraction < min_registered:
         raise PrepareError(
             f"only {len(registered)} of {len(names)} photos ({fraction:.0%}) registered, "
-            f"fewer than {min_registered:.0%}; not registered: {_names(unregistered, 12)}"
+            f"fewer than {min_registered:.0%}; not registered: {list_names(unregistered, 12)}"
             + (f" (the reconstruction split into {len(models)} models; the largest was kept)"
                if len(models) > 1 else "")
             + ". Add photos between them (more overlap) or remove them.")

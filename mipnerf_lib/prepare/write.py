@@ -31,7 +31,7 @@ from mipnerf_lib.datasets.files import atomic_write
 from mipnerf_lib.prepare.images import PrepareError, read_rgb
 
 __all__ = ["centred_crop", "write_llff", "write_blender", "opengl_c2w", "BLENDER_NEAR_FAR",
-           "blender_normalisation"]
+           "blender_normalisation", "split_indices"]
 
 #: The blender preset's near and far planes.
 BLENDER_NEAR_FAR = (2.0, 6.0)
@@ -172,7 +172,7 @@ def blender_normalisation(c2w_gl, depths):
     return centre, rot, scale, (scale * lo, scale * hi)
 
 
-def _splits(n):
+def split_indices(n):
     test = [i for i in range(n) if i % 8 == 0]
     val = [i for i in range(n) if i % 8 == 4] or test
     train = [i for i in range(n) if i % 8 not in (0, 4)]
@@ -196,7 +196,7 @@ def write_blender(sfm, out, progress_bar=None):
     c2w[:, :3, 3] = scale * (gl[:, :3, 3] - centre) @ rot.T
     points = scale * (sfm.points - centre) @ rot.T
     angle = 2 * math.atan(0.5 * w / sfm.focal)
-    splits = _splits(len(sfm.names))
+    splits = split_indices(len(sfm.names))
     for split, idx in splits.items():
         folder = out / split
         folder.mkdir(parents=True, exist_ok=True)
