@@ -53,6 +53,7 @@ LESSONS = [
     "06_training_on_many_devices",
     "07_anti_aliasing_results",
     "08_aliasing_in_2d",
+    "09_your_own_scene",
 ]
 MATH_MODULES = ["camera", "gaussians", "encoding", "sampling", "rendering", "metrics",
                 "schedule", "poses"]
