@@ -16,18 +16,19 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["safe_sin", "safe_cos", "pos_enc", "expected_sin", "integrated_pos_enc"]
+__all__ = ["safe_sin", "safe_cos", "pos_enc", "expected_sin", "integrated_pos_enc",
+           "mod_trig_limit"]
 
 TRIG_LIMIT = 100 * jnp.pi
 
 # float32(100 pi) = 314.159271240234375 split into three parts of at most 8 significant bits:
-# for integers |k| <= 2**16 each k * part is exact in float32 (see _mod_trig_limit).
+# for integers |k| <= 2**16 each k * part is exact in float32 (see mod_trig_limit).
 LIMIT_PARTS = (314.0, 0.15625, 0.003021240234375)
 # Below this |x| the reduction is bit-identical to ``x % float32(100 pi)``.
 EXACT_REDUCTION_LIMIT = 2.0**16 * 314.159271240234375
 
 
-def _mod_trig_limit(x):
+def mod_trig_limit(x):
     """``x mod float32(100 pi)`` in ``[0, 100 pi)``, without a float remainder.
 
     The remainder (``jnp.remainder``, libdevice's ``fmodf`` on a GPU) costs more than the sine
@@ -58,7 +59,7 @@ def _safe_trig(x, fn, t=TRIG_LIMIT):
     x = jnp.asarray(x)
     if x.dtype != jnp.float32:
         return fn(jnp.where(jnp.abs(x) < t, x, x % t))
-    return fn(jnp.where(jnp.abs(x) < t, x, _mod_trig_limit(x)))
+    return fn(jnp.where(jnp.abs(x) < t, x, mod_trig_limit(x)))
 
 
 def safe_sin(x):

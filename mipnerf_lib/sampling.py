@@ -21,6 +21,7 @@ __all__ = [
     "sorted_piecewise_constant_pdf",
     "blur_weights",
     "resample_along_rays",
+    "find_intervals",
 ]
 
 _EPS32 = float(jnp.finfo(jnp.float32).eps)
@@ -69,7 +70,7 @@ def sample_along_rays(
     return t_vals, (means, covs)
 
 
-def _find_intervals(bins, cdf, u):
+def find_intervals(bins, cdf, u):
     """The interval of ``cdf [..., N+1]`` that each ``u [..., S]`` falls in, and the bins'.
 
     The interval starts at the last cdf entry <= u. The cdf is non-decreasing (a cumulative
@@ -137,7 +138,7 @@ def sorted_piecewise_constant_pdf(key, bins, weights, num_samples, randomized):
         # Span [0, 1 - eps], like the random draws.
         u = jnp.linspace(0.0, 1.0 - _EPS32, num_samples)
         u = jnp.broadcast_to(u, batch_shape + (num_samples,))
-    (bins_g0, bins_g1), (cdf_g0, cdf_g1) = _find_intervals(bins, cdf, u)
+    (bins_g0, bins_g1), (cdf_g0, cdf_g1) = find_intervals(bins, cdf, u)
     t = jnp.clip(jnp.nan_to_num((u - cdf_g0) / (cdf_g1 - cdf_g0), nan=0.0), 0, 1)
     return bins_g0 + t * (bins_g1 - bins_g0)
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mipnerf_lib.experiments import explorer_weights
+from mipnerf_lib.experiments import weights
 from mipnerf_lib.experiments import showcase as experiment
 
 __all__ = ["WEIGHTS", "FRAMES", "SCALES", "TARGETS", "load_models", "explorer",
@@ -62,7 +62,7 @@ def _focal_ratio():
 def load_models(path=WEIGHTS):
     """``(models, meta)``: ``{name: (graphdef, config, params)}`` of NeRF and mip-NeRF, and
     what was measured when they were trained (steps, per-scale PSNR, device)."""
-    return explorer_weights.load(path)
+    return weights.load(path, experiment.COMMAND)
 
 
 def explorer(models=None, chunk=4096):

@@ -19,7 +19,7 @@ at a time: per-column constants (the one-hot coordinate times ``2**l``, the phas
 the row, the argument is reduced (below) and the sine and ``exp2`` are the GPU's approximate
 instructions (``approx_math``).
 
-Plans (``_plan``; ``PAIRED``, ``PAIRED_COLS``, ``COLS``): by default (paired) column ``j``
+Plans (``plan_columns``; ``PAIRED``, ``PAIRED_COLS``, ``COLS``): by default (paired) column ``j``
 and its cosine ``j + F/2`` share the scaled mean and the attenuation, computed once for
 both, 16 columns of each half per step; the columns past the IPE's only get the ones
 column's constant (their argument and attenuation are 0). Where the sine half is not a
@@ -65,7 +65,7 @@ from mipnerf_lib.encoding import LIMIT_PARTS, TRIG_LIMIT, integrated_pos_enc
 from mipnerf_lib.kernels import forward_kernel
 
 __all__ = ["WIDTH", "ROWS", "supported", "column_constants", "ipe_reference_padded",
-           "kernel_ipe", "integrated_pos_enc_padded"]
+           "kernel_ipe", "integrated_pos_enc_padded", "plan_columns"]
 
 WIDTH = 128  # output columns (the MLP kernels' padded input width)
 ROWS = 64  # rows per CTA (one warpgroup)
@@ -184,7 +184,7 @@ def _body(mv_gmem, c_gmem, out_gmem, mv_smem, c_smem, o_smem, bars, *, cols, liv
     plgpu.wait_smem_to_gmem(0)
 
 
-def _plan(min_deg: int, max_deg: int, cols: int, paired: bool):
+def plan_columns(min_deg: int, max_deg: int, cols: int, paired: bool):
     """``(cols, live, paired)`` for the kernel: ``live`` IPE columns. A step's columns are a
     tile of the output's shared memory, so ``cols`` must divide its row of 128 (Mosaic GPU
     rejects 24 or 48 when it compiles); the paired form needs such a ``cols`` (8 at least) to
@@ -225,9 +225,9 @@ def kernel_ipe(means, covs, min_deg, max_deg, dtype, ones_column, interpret, col
     n_pad = -(-n // ROWS) * ROWS
     mv = jnp.concatenate([means, covs], axis=-1).astype(jnp.float32).T  # [6, N]
     mv = jnp.pad(mv, ((0, 0), (0, n_pad - n)))
-    plan = _plan(min_deg, max_deg, PAIRED_COLS if cols is None else cols,
-                 PAIRED if paired is None else paired)
-    out = _call(n_pad, jnp.dtype(dtype), bool(interpret), *plan)(
+    layout = plan_columns(min_deg, max_deg, PAIRED_COLS if cols is None else cols,
+                          PAIRED if paired is None else paired)
+    out = _call(n_pad, jnp.dtype(dtype), bool(interpret), *layout)(
         mv, jnp.asarray(column_constants(min_deg, max_deg, ones_column)))
     return out if n_pad == n else out[:n]
 

@@ -130,7 +130,7 @@ def test_range_reduction_is_bit_identical_to_the_float_remainder():
     x = _float32_arguments(np.random.default_rng(1), 2_000_000)
     assert x.size > 1_500_000
     t = np.float32(100 * np.pi)
-    ours = np.asarray(jax.jit(encoding._mod_trig_limit)(jnp.asarray(x)))
+    ours = np.asarray(jax.jit(encoding.mod_trig_limit)(jnp.asarray(x)))
     theirs = np.asarray(jax.jit(lambda v: v % t)(jnp.asarray(x)))
     np.testing.assert_array_equal(ours, theirs)
     # numpy's float32 fmod-based remainder, independent of XLA.
@@ -148,10 +148,10 @@ def test_range_reduction_below_100_pi_and_beyond_the_exact_limit():
     # within about one spacing of x of the exact remainder (on the circle of length t).
     x = np.float32(np.random.default_rng(2).uniform(1, 50, 10_000) * encoding.EXACT_REDUCTION_LIMIT)
     x = x * np.where(np.arange(x.size) % 2, 1, -1).astype(np.float32)
-    r = np.asarray(encoding._mod_trig_limit(jnp.asarray(x)), np.float64)
+    r = np.asarray(encoding.mod_trig_limit(jnp.asarray(x)), np.float64)
     assert np.all((r >= 0) & (r < t))
     exact = np.mod(x.astype(np.float64), np.float64(t))
     diff = np.abs(r - exact)
     diff = np.minimum(diff, np.float64(t) - diff)
     assert np.all(diff <= 2 * np.spacing(np.abs(x)).astype(np.float64))
-    assert not np.any(np.isfinite(encoding._mod_trig_limit(jnp.array([np.inf, -np.inf, np.nan], jnp.float32))))
+    assert not np.any(np.isfinite(encoding.mod_trig_limit(jnp.array([np.inf, -np.inf, np.nan], jnp.float32))))

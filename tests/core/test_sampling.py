@@ -147,7 +147,7 @@ def test_interval_search_by_counting_equals_the_mask_form(randomized):
     for bins in (t, jnp.linspace(2.0, 6.0, n + 1)):
         for samples in (n + 1, 7, 128):
             cdf, u = _cdf_and_u(k[3], w, samples, randomized)
-            ours = jax.jit(sampling._find_intervals)(bins, cdf, u)
+            ours = jax.jit(sampling.find_intervals)(bins, cdf, u)
             ref = jax.jit(_interval_by_mask)(bins, cdf, u)
             for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref)):
                 np.testing.assert_array_equal(a, b)

@@ -132,13 +132,13 @@ def test_ipe_kernel_plans_lower_and_match_in_the_interpreter(min_deg, max_deg, c
 
 
 def test_plan_falls_back_to_the_unpaired_form():
-    assert ipe._plan(0, 16, 16, True) == (16, 96, True)
-    assert ipe._plan(-2, 5, 16, True) == (ipe.COLS, 42, False)  # a sine half of 21 columns
-    assert ipe._plan(0, 16, 12, True) == (ipe.COLS, 96, False)  # not a multiple of 8
-    assert ipe._plan(0, 16, 48, True) == (ipe.COLS, 96, False)  # does not divide 128
-    assert ipe._plan(0, 8, 8, True) == (8, 48, True)
+    assert ipe.plan_columns(0, 16, 16, True) == (16, 96, True)
+    assert ipe.plan_columns(-2, 5, 16, True) == (ipe.COLS, 42, False)  # a sine half of 21 columns
+    assert ipe.plan_columns(0, 16, 12, True) == (ipe.COLS, 96, False)  # not a multiple of 8
+    assert ipe.plan_columns(0, 16, 48, True) == (ipe.COLS, 96, False)  # does not divide 128
+    assert ipe.plan_columns(0, 8, 8, True) == (8, 48, True)
     with pytest.raises(ValueError, match="divide"):
-        ipe._plan(0, 16, 48, False)
+        ipe.plan_columns(0, 16, 48, False)
 
 
 @pytest.mark.skipif(not hopper(), reason="needs a Hopper GPU (sm_90)")
