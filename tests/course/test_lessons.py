@@ -21,6 +21,8 @@ from mipnerf_lib.course.lessons import (  # noqa: E402
     data_and_cameras,
     frustums_as_gaussians,
     integrated_positional_encoding,
+    rays_and_cones,
+    the_mlp,
     training_on_many_devices,
     volume_rendering,
 )
@@ -76,6 +78,27 @@ def test_checkpoint_figure_draws_truth_render_distance_and_opacity():
     fig = training_on_many_devices.checkpoint_figure(gt, rgb, distance, acc, "step 3")
     assert [ax.get_title() for ax in fig.axes] == ["ground truth", "step 3", "distance", "accumulated opacity"]
     assert fig.axes[1].images[0].get_array().max() <= 1  # clipped for display
+
+
+def test_ray_bundle_figure_draws_rays_from_the_camera_centre():
+    from mipnerf_lib import camera, poses
+
+    pose = poses.look_at((3.0, -2.5, 1.5))
+    rays = camera.generate_rays(pose, 8, 6, 7.0, near=2.0, far=6.0)
+    fig = rays_and_cones.ray_bundle_figure(pose, 7.0, 8, 6, rays.origins, rays.directions, every=5)
+    ax = fig.axes[0]
+    assert ax.name == "3d" and all(label for label in (ax.get_xlabel(), ax.get_ylabel(), ax.get_zlabel()))
+    # each drawn ray is two segments, the first of which starts at the camera centre
+    starts = [np.asarray(line.get_data_3d())[:, 0] for line in ax.lines[0:20:2]]
+    np.testing.assert_allclose(starts, np.broadcast_to(pose[:3, 3], (10, 3)), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_trained_ray_figure_shows_an_empty_space_and_a_surface():
+    fig = the_mlp.trained_ray_figure(the_mlp._activate, resolution=16, pixel=(9, 6), num_samples=64)
+    raw_ax, density_ax, weights_ax = fig.axes[1:]
+    assert raw_ax.get_ylabel() == "raw density" and weights_ax.get_ylabel() == "weights"
+    assert "expected depth" in weights_ax.get_xlabel()
 
 
 def test_frustums_figures_draw():

@@ -48,3 +48,15 @@ def test_psnr_for_titles_is_the_library_psnr_of_the_mse():
     with pytest.raises(ValueError, match="one shape"):
         plots.psnr(a, a[0])
     assert set(plots.__all__) <= set(dir(plots))  # every exported name exists
+
+
+def test_show_images_colour_bar_takes_a_norm_or_a_range():
+    from matplotlib.colors import LogNorm
+
+    err = np.geomspace(1e-4, 1e-1, 16, dtype=np.float32).reshape(4, 4)
+    fig = plots.show_images([err, err], ["log", "linear"],
+                            colorbars={0: dict(norm=LogNorm(1e-4, 1e-1)), 1: dict(vmin=0, vmax=0.2)})
+    log_img, lin_img = (ax.images[0] for ax in fig.axes if ax.images and ax.get_title())
+    assert isinstance(log_img.norm, LogNorm) and (log_img.norm.vmin, log_img.norm.vmax) == (1e-4, 1e-1)
+    assert (lin_img.norm.vmin, lin_img.norm.vmax) == (0, 0.2)
+    plt.close(fig)

@@ -48,16 +48,18 @@ def ray_gaussians_figure(d, radius, t_vals, means, covs):
     ax.set_aspect("equal")
     ax.set_xlabel("x")
     ax.set_ylabel("z")
-    ax.legend(loc="upper right")
-    ax.set_title("x-z plane; + marks the fence posts t_vals")
+    ax.set_title("the x-z plane: 1-sigma ellipses\n(+: the fence posts t_vals)")
     ax3 = fig.add_subplot(1, 2, 2, projection="3d")
     plots.plot_gaussians_3d(ax3, means, covs, nsigma=1.0, resolution=14)
     ax3.plot(*np.stack([np.zeros(3), 5.2 * d]).T, "k--", lw=0.8)
     centre, half = 2.6 * d, 2.9
     ax3.set(xlim=(centre[0] - half, centre[0] + half), ylim=(-half, half), zlim=(centre[2] - half, centre[2] + half))
+    ax3.scatter(0, 0, 0, color="k", s=15, depthshade=False)  # the camera centre, where the ray starts
     ax3.set_box_aspect((1, 1, 1))
+    ax3.set_yticks([-2, 0, 2])
+    ax3.set_xlabel("x"), ax3.set_ylabel("y"), ax3.set_zlabel("z")
     ax3.view_init(elev=15, azim=-75)
-    ax3.set_title("the same Gaussians in 3D")
+    ax3.set_title("the same Gaussians in 3D\n(1-sigma ellipsoids; dashed: the ray)")
     fig.tight_layout()
     return fig
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from mipnerf_lib import encoding
 from mipnerf_lib.course import plots, widgets
+from mipnerf_lib.course.style import IPE_COLOR, PE_COLOR
 
 __all__ = ["MAX_L", "SIGNS", "N_PIX", "readout", "render_pattern", "footprints_figure", "aliasing_figure",
            "aliasing_widget"]
@@ -77,8 +78,8 @@ def aliasing_figure(footprint=0.05, max_deg=8):
     for ax in axes[:3]:
         ax.axis("off")
     ax = axes[3]
-    (pe_line,) = ax.plot([], [], "o-", color="C3", ms=3, label="PE")
-    (ipe_line,) = ax.plot([], [], "s-", color="C0", ms=3, label="IPE")
+    (pe_line,) = ax.plot([], [], "o-", color=PE_COLOR, ms=3, label="PE")
+    (ipe_line,) = ax.plot([], [], "s-", color=IPE_COLOR, ms=3, label="IPE")
     (box_line,) = ax.plot([], [], "k.-", ms=3, label="|box|")
     nyquist = ax.axvline(0, color="k", ls=":")
     ax.set_ylim(-0.05, 1.1)

@@ -1,5 +1,6 @@
-"""Figures of notebook 01 (rays and cones): a checkerboard plane seen by one point sample per
-pixel (NeRF) and by the average over each pixel's footprint (what a camera sees).
+"""Figures of notebook 01 (rays and cones): a camera's bundle of rays in 3D, and a checkerboard
+plane seen by one point sample per pixel (NeRF) and by the average over each pixel's footprint
+(what a camera sees).
 
 The camera sits at the origin looking down -z at the plane ``z = -distance``; its focal length is
 :data:`FOV_FOCAL` times the image width, so its rays are plain NumPy (no compilation when the
@@ -13,15 +14,52 @@ import functools
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mipnerf_lib.course import widgets
+from mipnerf_lib.course import plots, widgets
 from mipnerf_lib.course.style import new_figure
 
-__all__ = ["SQUARE", "FOV_FOCAL", "checker", "plane_hits", "render_plane", "footprint_figure", "footprint_widget"]
+__all__ = ["SQUARE", "FOV_FOCAL", "ray_bundle_figure", "checker", "plane_hits", "render_plane", "footprint_figure", "footprint_widget"]
 
 SQUARE = 0.1
 """Side of one checker square (world units)."""
 FOV_FOCAL = 1.2
 """Focal length in units of the image width: about a 45 degree field of view."""
+
+
+def ray_bundle_figure(camtoworld, focal, width, height, origins, directions, near=2.0, far=4.0, every=5):
+    """A camera's rays in 3D: each starts at the camera centre, crosses the image plane (t = 1)
+    and is drawn solid between ``near`` and ``far``.
+
+    Args:
+      camtoworld: the camera-to-world matrix ``[3 or 4, 4]``; focal, width, height: its intrinsics.
+      origins, directions: the rays ``[..., 3]`` (``camera.generate_rays``; any batch shape).
+      near, far: the drawn stretch of each ray.
+      every: draw every ``every``-th ray (all of them clutter the figure).
+
+    Returns:
+      The figure.
+    """
+    o = np.asarray(origins).reshape(-1, 3)[::every]
+    d = np.asarray(directions).reshape(-1, 3)[::every]
+    fig, ax = new_figure(size=(5.0, 4.6), projection="3d")
+    for i in range(len(d)):
+        ax.plot(*np.stack([o[i], o[i] + near * d[i]]).T, color="C0", lw=0.6, ls=":")
+        ax.plot(*np.stack([o[i] + near * d[i], o[i] + far * d[i]]).T, color="C0", lw=1.0,
+                label=f"rays, t = {near:g} to {far:g}" if i == 0 else None)
+    plots.plot_camera_frustum(ax, camtoworld, focal, width, height, scale=1.0, color="k",
+                              label="image plane at t = 1")
+    ax.scatter(*np.asarray(camtoworld)[:3, 3], color="k", s=30, depthshade=False, label="camera centre: every ray starts here")
+    ax.scatter(0, 0, 0, color="C3", s=25, depthshade=False, label="target (the world origin)")
+    ends = np.concatenate([o, o + far * d, np.zeros((1, 3))])
+    centre, half = 0.5 * (ends.min(0) + ends.max(0)), 0.55 * (ends.max(0) - ends.min(0)).max()
+    ax.set(xlim=(centre[0] - half, centre[0] + half), ylim=(centre[1] - half, centre[1] + half),
+           zlim=(centre[2] - half, centre[2] + half))
+    ax.set_box_aspect((1, 1, 1))
+    ax.set_xlabel("world x"), ax.set_ylabel("world y"), ax.set_zlabel("world z")
+    ax.view_init(elev=20, azim=55)  # from the side of the camera, so the rays fan out
+    ax.set_title(f"{len(d)} of the camera's {len(np.asarray(directions).reshape(-1, 3))} rays")
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.02), ncol=2, fontsize=8.5, frameon=False)
+    fig.tight_layout()
+    return fig
 
 
 def checker(px, py):

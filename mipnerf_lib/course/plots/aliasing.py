@@ -9,7 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mipnerf_lib.course.style import DPI, SUPTITLE_SIZE, TITLE_SIZE
+from mipnerf_lib.course.style import DPI, MODEL_COLORS, SUPTITLE_SIZE, TITLE_SIZE
 
 __all__ = ["plot_levels", "plot_crops", "plot_psnr_per_level"]
 
@@ -78,13 +78,14 @@ def plot_crops(result, level, box=(0.5, 1.0, 0.5, 1.0), encodings=("pe", "ipe"),
 
 
 def plot_psnr_per_level(result, encodings=("pe", "ipe"), size=(4.2, 3.0)):
-    """PSNR of each encoding at each level (bars)."""
+    """PSNR of each encoding at each level (bars; PE red, IPE blue, as in every figure of the course)."""
     sizes = [p.shape[0] for p in result["pyramid"]]
     fig, ax = plt.subplots(figsize=size, dpi=DPI)
     x = np.arange(len(sizes))
     w = 0.8 / len(encodings)
     for i, e in enumerate(encodings):
-        bars = ax.bar(x + (i - (len(encodings) - 1) / 2) * w, result[e]["psnr"], w, label=e.upper())
+        bars = ax.bar(x + (i - (len(encodings) - 1) / 2) * w, result[e]["psnr"], w, label=e.upper(),
+                      color=MODEL_COLORS.get(e.upper(), f"C{i}"))
         ax.bar_label(bars, fmt="%.1f", fontsize=8)
     ax.set_xticks(x, [f"{n}x{n}" for n in sizes])
     ax.set_xlabel("level (pixels a side)")

@@ -127,7 +127,9 @@ def show_images(images, titles=None, ncols=None, size=2.4, dpi=DPI, suptitle=Non
       interpolation: ``'nearest'`` shows pixels as squares (right for aliasing demos).
       colorbars: optional ``{panel index: dict(label=..., cmap=..., vmin=..., vmax=...)}``:
         that panel is a scalar ``[H, W]`` map (depth, error, difference) drawn with the
-        colour map and a labelled colour bar; ``vmin``/``vmax`` default to its range.
+        colour map and a labelled colour bar; ``vmin``/``vmax`` default to its range. A
+        ``norm=`` entry (e.g. ``matplotlib.colors.LogNorm(1e-4, 1e-1)``, for errors that span
+        several orders of magnitude) replaces ``vmin``/``vmax``.
 
     Returns:
       The figure.
@@ -165,9 +167,11 @@ def show_images(images, titles=None, ncols=None, size=2.4, dpi=DPI, suptitle=Non
             spec = dict(colorbars[i])
             if im.ndim == 3:
                 im = im[..., 0]
-            handle = ax.imshow(im, interpolation=interpolation, cmap=spec.get("cmap", "viridis"),
-                               vmin=spec.get("vmin", float(np.nanmin(im))),
-                               vmax=spec.get("vmax", float(np.nanmax(im))))
+            if spec.get("norm") is not None:  # e.g. matplotlib.colors.LogNorm for errors of many sizes
+                scale = dict(norm=spec["norm"])
+            else:
+                scale = dict(vmin=spec.get("vmin", float(np.nanmin(im))), vmax=spec.get("vmax", float(np.nanmax(im))))
+            handle = ax.imshow(im, interpolation=interpolation, cmap=spec.get("cmap", "viridis"), **scale)
             cax = fig.add_axes([(x + pw + 0.08) / fig_w, y / fig_h, 0.12 / fig_w, ph / fig_h])
             bar = fig.colorbar(handle, cax=cax)
             if spec.get("label"):

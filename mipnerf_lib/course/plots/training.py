@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mipnerf_lib.course.plots.images import show_images
-from mipnerf_lib.course.style import DPI, LABEL_SIZE, TICK_SIZE, TITLE_SIZE, new_figure
+from mipnerf_lib.course.style import DPI, LABEL_SIZE, MODEL_COLORS, TICK_SIZE, TITLE_SIZE, new_figure
 from mipnerf_lib.evaluation.tables import TABLE1_COLUMNS, table1_rows
 
 __all__ = [
@@ -181,7 +181,7 @@ def plot_per_scale(results_by_method, metric="psnr", ax=None):
     scales = TABLE1_COLUMNS[:-1]
     for i, (name, values) in enumerate(rows.items()):
         xs = [j for j, v in enumerate(values[:-1]) if v is not None]
-        ax.plot(xs, [values[j] for j in xs], "o-", color=f"C{i}", label=name)
+        ax.plot(xs, [values[j] for j in xs], "o-", color=MODEL_COLORS.get(name, f"C{i}"), label=name)
     ax.set_xticks(range(len(scales)))
     ax.set_xticklabels(scales, fontsize=TICK_SIZE)
     ax.tick_params(labelsize=TICK_SIZE)
