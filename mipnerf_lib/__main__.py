@@ -340,7 +340,7 @@ def _end_job(code: int) -> None:
     once (JAX's shutdown would wait for the others, which now stop too)."""
     if _WATCHDOG is None:
         return
-    if code == 0:
+    if code == 0 or code > 128:  # done, or stopped by a signal together with the others
         _WATCHDOG.stop()
         return
     _WATCHDOG.fail(f"exit code {code}")

@@ -19,6 +19,9 @@ the all-reduce of the gradients. This module adds what a job needs around that:
   naming what was lost and the command that resumes (:data:`EXIT_LOST`). The checkpoints on
   disk are untouched (Orbax writes a step in a temporary folder and renames it when
   complete), so rerunning the same command on every process resumes from the newest one.
+* :class:`AgreedStop`: a signal (Ctrl-C, SIGTERM, SIGHUP) to one process or to all stops
+  every process after the same step; that step is saved once and each process exits with
+  128 + the signal number, as one process does.
 * :func:`lost_process_guard`: a collective that fails because a peer vanished (gloo:
   "Connection reset by peer"; NCCL) raises in the training loop at once; the guard turns
   it into the same one-line exit once the watchdog has named the lost process.
@@ -40,8 +43,10 @@ from typing import Optional
 
 import jax
 
+from mipnerf_lib.training.signals import SignalGate
+
 __all__ = ["EXIT_LOST", "DEFAULT_INIT_TIMEOUT", "DEFAULT_LOST_TIMEOUT", "initialize",
-           "Watchdog", "lost_process_guard", "is_distributed"]
+           "Watchdog", "AgreedStop", "signal_gate", "lost_process_guard", "is_distributed"]
 
 #: Exit status of a process that ends because the job lost (or never formed) a process.
 EXIT_LOST = 6
@@ -53,6 +58,7 @@ DEFAULT_LOST_TIMEOUT = 60.0
 _KEY = "mipnerf_heartbeat"
 _DONE = "done"
 _FAILED = "failed: "
+_STOP = "mipnerf_stop"
 
 
 def is_distributed() -> bool:
@@ -220,6 +226,63 @@ class Watchdog:
         while time.monotonic() < deadline and self.verdict is None:
             time.sleep(0.1)
         return self.verdict
+
+
+class AgreedStop(SignalGate):
+    """The signal gate of a multi-process job: Ctrl-C, SIGTERM or SIGHUP to any process
+    stops every process after the same step, which is saved once (a collective save), and
+    each process then raises :class:`~.signals.TrainingInterrupted` (exit code 128 +
+    signal). A signal only takes note; the training loop calls :meth:`stop_step` after each
+    step.
+
+    The agreement: the first process to see a signal at step ``s`` publishes the stop step
+    ``S`` (the first multiple of ``every`` at or after ``s + every + 3``) in the
+    coordinator's key-value store; every process reads the store at each multiple of
+    ``every``. A process's loop is never more than 2 steps ahead of another's (each step
+    waits for the previous one, an all-reduce over all processes), so every process reads
+    the store before it passes ``S``.
+    """
+
+    def __init__(self, every: int = 10):
+        super().__init__()
+        self.every = int(every)
+        self.signum: Optional[int] = None  # the signal seen here (or by another process)
+        self.at: Optional[int] = None  # the agreed stop step
+
+    def handler(self, signum, frame):
+        if self.signum is None:
+            self.signum = signum
+
+    def stop_step(self, step: int) -> Optional[int]:
+        """After step ``step``: the signal number if the job stops (saves) here, else
+        ``None``."""
+        if self.at is None and (self.signum is not None or step % self.every == 0):
+            client = _client()
+            if self.signum is not None:
+                at = -(-(step + self.every + 3) // self.every) * self.every
+                try:
+                    client.key_value_set(_STOP, f"{at} {self.signum}")
+                except Exception:  # noqa: BLE001 -- another process asked first: its step
+                    pass
+            try:
+                value = client.key_value_try_get(_STOP)
+            except Exception:  # noqa: BLE001 -- not set: no process saw a signal
+                value = None
+            if value:
+                at, signum = (int(x) for x in value.split())
+                self.at, self.signum = at, self.signum or signum
+        if self.at is not None and step >= self.at:
+            if step > self.at:  # cannot happen (see the class docstring); say so loudly
+                raise RuntimeError(f"process {jax.process_index()} is at step {step}, past "
+                                   f"the agreed stop step {self.at}.")
+            return self.signum
+        return None
+
+
+def signal_gate():
+    """The signal gate for :func:`~.loop.train`: :class:`AgreedStop` with several processes,
+    else a plain :class:`~.signals.SignalGate`."""
+    return AgreedStop() if jax.process_count() > 1 else SignalGate()
 
 
 @contextlib.contextmanager

@@ -231,3 +231,22 @@ def test_missing_coordinator_fails_in_bounded_time_with_one_line(scene, tmp_path
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines[-1].startswith("python -m mipnerf_lib: error: the job did not form within 3 s")
     assert "Check failure stack trace" not in err
+
+
+def test_sigterm_to_one_process_stops_every_process_after_one_agreed_save(scene, tmp_path):
+    """SIGTERM to process 1 only: both processes stop after the same step, which is saved
+    once, and both exit with 143 (128 + SIGTERM) saying so."""
+    train_dir = tmp_path / "sigterm"
+    procs = _start(_train_args(scene, train_dir) + ["--set", "max_steps=100000"])
+    deadline = time.monotonic() + TIMEOUT
+    while len(_steps(train_dir)) < 2 and time.monotonic() < deadline:
+        assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-3000:]
+        time.sleep(0.05)
+    procs[1].send_signal(signal.SIGTERM)
+    results = _wait(procs, timeout=60)
+    assert [rc for rc, _, _ in results] == [143, 143], results[0][2][-2000:]
+    newest = _steps(train_dir)[-1]
+    assert max(_losses(train_dir)) == newest
+    for _, _, err in results:
+        assert f"Interrupted by SIGTERM at step {newest}: saved the checkpoint of step {newest}" \
+            in err, err[-2000:]
