@@ -300,7 +300,7 @@ def _run(args) -> int:
 def _run_guarded(args) -> int:
     """``_run``; in a multi-process job a collective that fails because another process was
     lost ends this one with a one-line message (see ``distributed.lost_process_guard``)."""
-    if not (args.multihost or args.coordinator_address):
+    if not (getattr(args, "multihost", False) or getattr(args, "coordinator_address", None)):
         return _run(args)
     from mipnerf_lib.training import distributed
 
