@@ -104,17 +104,21 @@ def initialize(coordinator_address: Optional[str] = None, num_processes: Optiona
         raise ValueError("init_timeout and lost_timeout must be positive.")
     # Collectives between CPU processes (tests, CPU clusters); no effect on GPUs and TPUs.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    where = coordinator_address or "the auto-detected coordinator"
+    if coordinator_address is not None:
+        where = (f"no coordinator answered at {coordinator_address}, or not all "
+                 f"{num_processes} processes started. Start process 0 (the coordinator) and "
+                 "every other process with the same --coordinator_address and "
+                 "--num_processes")
+    else:
+        where = ("no coordinator answered at the address JAX detected (Slurm, Open MPI or "
+                 "Cloud TPU), or not all of the job's tasks started. Check that every task "
+                 "runs this command (e.g. srun)")
     done = threading.Event()
 
     def give_up():
         if not done.wait(init_timeout):
-            _say_and_exit(
-                f"{prog}: error: the job did not form within {init_timeout:g} s: no coordinator "
-                f"answered at {where}, or not all {num_processes or 'expected'} processes "
-                "started. Start process 0 (the coordinator) and every other process with the "
-                "same --coordinator_address and --num_processes, or raise --init_timeout "
-                f"(exit code {EXIT_LOST})")
+            _say_and_exit(f"{prog}: error: the job did not form within {init_timeout:g} s: "
+                          f"{where}, or raise --init_timeout (exit code {EXIT_LOST})")
 
     threading.Thread(target=give_up, daemon=True, name="mipnerf-init-timeout").start()
     try:
@@ -124,6 +128,12 @@ def initialize(coordinator_address: Optional[str] = None, num_processes: Optiona
             initialization_timeout=int(init_timeout) + 60,
             heartbeat_timeout_seconds=int(lost_timeout) + 30,
         )
+    except ValueError as e:
+        if coordinator_address is None:
+            raise ValueError(f"--multihost found no job to join ({e}): JAX detects Slurm, "
+                             "Open MPI and Cloud TPU; elsewhere pass --coordinator_address "
+                             "HOST:PORT --num_processes N --process_id I.") from e
+        raise
     finally:
         done.set()
 

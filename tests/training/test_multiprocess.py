@@ -250,3 +250,41 @@ def test_sigterm_to_one_process_stops_every_process_after_one_agreed_save(scene,
     for _, _, err in results:
         assert f"Interrupted by SIGTERM at step {newest}: saved the checkpoint of step {newest}" \
             in err, err[-2000:]
+
+
+def test_multihost_detected_from_slurm_without_coordinator_fails_in_bounded_time(scene,
+                                                                                 tmp_path):
+    """``--multihost`` in a (simulated) Slurm task whose coordinator never starts: exit 6
+    after --init_timeout with one line (JAX alone waits five minutes, then aborts with a C++
+    stack)."""
+    env = dict(_env(2), SLURM_JOB_ID="4242", SLURM_STEP_NODELIST="127.0.0.1", SLURM_NTASKS="2",
+               SLURM_PROCID="1", SLURM_LOCALID="0", SLURM_STEP_NUM_NODES="1", SLURM_NODEID="0")
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "mipnerf_lib", *_train_args(scene, tmp_path / "slurm"),
+         "--multihost", "--init_timeout", "3"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 6, proc.stderr[-3000:]
+    assert time.monotonic() - t0 < 3 + 20
+    last = [line for line in proc.stderr.splitlines() if line.strip()][-1]
+    assert last.startswith("python -m mipnerf_lib: error: the job did not form within 3 s: "
+                           "no coordinator answered at the address JAX detected"), last
+
+
+def test_multihost_outside_a_cluster_and_partial_options_are_usage_errors(scene, tmp_path,
+                                                                          capsys):
+    """``--multihost`` with no Slurm/Open MPI/TPU job: exit 2 at once, one line saying what
+    to pass instead; only some of the three job options: exit 2 before any work."""
+    from mipnerf_lib.__main__ import main
+
+    proc = subprocess.run([sys.executable, "-m", "mipnerf_lib",
+                           *_train_args(scene, tmp_path / "x"), "--multihost"],
+                          cwd=REPO, env=_env(2), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "--multihost found no job to join" in proc.stderr.strip().splitlines()[-1]
+    assert main(_train_args(scene, tmp_path / "y") + ["--num_processes", "2"]) == 2
+    assert "pass all three of --coordinator_address" in capsys.readouterr().err
+    assert main(_train_args(scene, tmp_path / "y") + [
+        "--coordinator_address", "127.0.0.1:1", "--num_processes", "2", "--process_id", "2"]) == 2
+    assert "--process_id must be in 0..1" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "y")
