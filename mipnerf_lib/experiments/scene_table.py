@@ -68,7 +68,8 @@ def scene_table(found: dict, html: bool = False) -> str:
                ("{:.4f}", r["avg_error"]["value"])]
         rows.append(f"| {m} | " + " | ".join("n/a" if v is None else f.format(v)
                                               for f, v in fmt) + " |")
-    return head + "\n".join(rows) + f"\n\nAvg. error: {next(iter(averaged.values()))['avg_error']['label']}"
+    label = next(iter(averaged.values()))["avg_error"]["label"]
+    return head + "\n".join(rows) + f"\n\nAvg. error: {label}"
 
 
 def main(argv=None) -> int:

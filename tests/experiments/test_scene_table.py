@@ -57,3 +57,19 @@ def test_table_refuses_a_missing_scene(runs, capsys, tmp_path):
                     / "scene0")
     assert scene_table.main([str(tmp_path / "runs")]) == 2
     assert "missing runs (no test_preds/metrics.json): other/scene1" in capsys.readouterr().err
+
+
+def test_single_scale_runs_give_one_column_per_metric(tmp_path, capsys):
+    """Blender/LLFF runs (no scales): PSNR and SSIM averaged over scenes, and the average
+    error recomputed from those means."""
+    for scene, (psnr, ssim) in {"lego": (30.0, 0.9), "ship": (26.0, 0.8)}.items():
+        folder = tmp_path / "blender" / scene / "test_preds"
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps({"psnr": psnr, "ssim": ssim,
+                                                         "lpips": None}))
+    assert scene_table.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| blender"))
+    expected = average_over_scenes([{"psnr": 30.0, "ssim": 0.9, "lpips": None},
+                                    {"psnr": 26.0, "ssim": 0.8, "lpips": None}])
+    assert row == (f"| blender | 28.00 | 0.850 | {expected['avg_error']['value']:.4f} |")
