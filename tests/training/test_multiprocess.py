@@ -169,32 +169,64 @@ def test_two_process_run_killed_and_rerun_ends_as_uninterrupted(scene, runs, tmp
     assert after and [resumed[k] for k in after] == [reference[k] for k in after]
 
 
-def test_lost_process_ends_the_others_within_the_bound(scene, tmp_path):
+LOST_TIMEOUT = 3  # seconds (--lost_timeout of the job that loses a process)
+
+
+@pytest.fixture(scope="module")
+def stopped_jobs(scene, tmp_path_factory):
+    """Two long 2-process jobs, run at the same time to save wall time: in ``lost``,
+    process 1 gets SIGKILL once two checkpoints exist; in ``sigterm``, process 1 gets
+    SIGTERM then. Returns ``{name: (train_dir, [(rc, out, err)], seconds from the signal to
+    the end of process 0)}``."""
+    root = tmp_path_factory.mktemp("stopped")
+    jobs = {"lost": (signal.SIGKILL, ["--lost_timeout", str(LOST_TIMEOUT)]),
+            "sigterm": (signal.SIGTERM, [])}
+    procs = {name: _start(_train_args(scene, root / name) + ["--set", "max_steps=100000"],
+                          extra=extra) for name, (_, extra) in jobs.items()}
+    signalled, deadline = {}, time.monotonic() + TIMEOUT
+    while len(signalled) < len(jobs) and time.monotonic() < deadline:
+        for name, (signum, _) in jobs.items():
+            assert all(p.poll() is None for p in procs[name]), \
+                procs[name][0].communicate()[1][-3000:]
+            if name not in signalled and len(_steps(root / name)) >= 2:
+                procs[name][1].send_signal(signum)
+                signalled[name] = time.monotonic()
+        time.sleep(0.05)
+    assert len(signalled) == len(jobs), "the jobs did not reach their second checkpoint"
+    out = {}
+    for name in jobs:
+        results = _wait(procs[name], timeout=LOST_TIMEOUT + 60)
+        out[name] = (root / name, results, time.monotonic() - signalled[name])
+    return out
+
+
+def test_lost_process_ends_the_others_within_the_bound(stopped_jobs):
     """SIGKILL to process 1 mid-run: process 0 exits with code 6 within --lost_timeout
     (plus a margin), naming the lost process and the resume command; the newest complete
     checkpoint is readable."""
-    train_dir = tmp_path / "lost"
-    lost_timeout = 3
-    procs = _start(_train_args(scene, train_dir) + ["--set", "max_steps=100000"],
-                   extra=["--lost_timeout", str(lost_timeout)])
-    deadline = time.monotonic() + TIMEOUT
-    while len(_steps(train_dir)) < 2 and time.monotonic() < deadline:
-        assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-3000:]
-        time.sleep(0.05)
-    procs[1].send_signal(signal.SIGKILL)
-    killed = time.monotonic()
-    (rc, out, err), = _wait(procs[:1], timeout=lost_timeout + 30)
-    waited = time.monotonic() - killed
-    procs[1].communicate()
-    print(f"process 0 exited {waited:.1f} s after process 1 was killed")
+    train_dir, [(rc, out, err), (rc1, _, _)], waited = stopped_jobs["lost"]
+    print(f"process 0 exited within {waited:.1f} s of process 1's SIGKILL")
+    assert rc1 == -signal.SIGKILL
     assert rc == 6, err[-3000:]
-    assert waited < lost_timeout + 15
+    assert waited < LOST_TIMEOUT + 15
     last = [line for line in err.splitlines() if line.strip()][-1]
     assert "process 1 of 2 was lost" in last and "python -m mipnerf_lib train" in last, last
     assert "Traceback" not in err
     newest = _steps(train_dir)[-1]
     leaves = _params(train_dir, step=newest)
     assert leaves and all(np.all(np.isfinite(x)) for x in leaves)
+
+
+def test_sigterm_to_one_process_stops_every_process_after_one_agreed_save(stopped_jobs):
+    """SIGTERM to process 1 only: both processes stop after the same step, which is saved
+    once, and both exit with 143 (128 + SIGTERM) saying so."""
+    train_dir, results, _ = stopped_jobs["sigterm"]
+    assert [rc for rc, _, _ in results] == [143, 143], results[0][2][-2000:]
+    newest = _steps(train_dir)[-1]
+    assert max(_losses(train_dir)) == newest
+    for _, _, err in results:
+        assert f"Interrupted by SIGTERM at step {newest}: saved the checkpoint of step {newest}" \
+            in err, err[-2000:]
 
 
 def test_two_process_eval_writes_metrics_once(scene, runs, tmp_path):
@@ -231,25 +263,6 @@ def test_missing_coordinator_fails_in_bounded_time_with_one_line(scene, tmp_path
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines[-1].startswith("python -m mipnerf_lib: error: the job did not form within 3 s")
     assert "Check failure stack trace" not in err
-
-
-def test_sigterm_to_one_process_stops_every_process_after_one_agreed_save(scene, tmp_path):
-    """SIGTERM to process 1 only: both processes stop after the same step, which is saved
-    once, and both exit with 143 (128 + SIGTERM) saying so."""
-    train_dir = tmp_path / "sigterm"
-    procs = _start(_train_args(scene, train_dir) + ["--set", "max_steps=100000"])
-    deadline = time.monotonic() + TIMEOUT
-    while len(_steps(train_dir)) < 2 and time.monotonic() < deadline:
-        assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-3000:]
-        time.sleep(0.05)
-    procs[1].send_signal(signal.SIGTERM)
-    results = _wait(procs, timeout=60)
-    assert [rc for rc, _, _ in results] == [143, 143], results[0][2][-2000:]
-    newest = _steps(train_dir)[-1]
-    assert max(_losses(train_dir)) == newest
-    for _, _, err in results:
-        assert f"Interrupted by SIGTERM at step {newest}: saved the checkpoint of step {newest}" \
-            in err, err[-2000:]
 
 
 def test_multihost_detected_from_slurm_without_coordinator_fails_in_bounded_time(scene,
