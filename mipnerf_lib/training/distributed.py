@@ -13,10 +13,12 @@ the all-reduce of the gradients. This module adds what a job needs around that:
   never came), the process exits with one line saying so (:data:`EXIT_LOST`) instead of
   JAX's abort with a C++ stack after five minutes.
 * :class:`Watchdog`: each process publishes a heartbeat in the coordinator's key-value
-  store every ``lost_timeout / 6`` seconds and reads the others'. A process whose heartbeat
-  stops for ``lost_timeout`` seconds (killed, out of memory, its machine gone), or a
-  coordinator that stops answering, ends every other process within the bound, with one line
-  naming what was lost and the command that resumes (:data:`EXIT_LOST`). The checkpoints on
+  store every ``lost_timeout / 6`` seconds (0.2 to 5 s) and reads the others'. A process
+  whose heartbeat stops for ``lost_timeout`` seconds (killed, out of memory, its machine
+  gone), or a coordinator that stops answering, ends every other process within the bound,
+  with one line naming what was lost and the command that resumes (:data:`EXIT_LOST`). A
+  process that ends on an error says so in the store, and the others stop at their next
+  heartbeat instead of waiting for the bound. The checkpoints on
   disk are untouched (Orbax writes a step in a temporary folder and renames it when
   complete), so rerunning the same command on every process resumes from the newest one.
 * :class:`AgreedStop`: a signal (Ctrl-C, SIGTERM, SIGHUP) to one process or to all stops
@@ -26,10 +28,12 @@ the all-reduce of the gradients. This module adds what a job needs around that:
   "Connection reset by peer"; NCCL) raises in the training loop at once; the guard turns
   it into the same one-line exit once the watchdog has named the lost process.
 
-Not covered: a process that hangs while its heartbeat thread still runs (a deadlock in the
-training code itself) is not detected; JAX's own heartbeat (``heartbeat_timeout_seconds``,
-set to ``lost_timeout`` plus a margin) then ends the job with its own message. Losing the
-coordinator (process 0) can also end the others at once through JAX's own fatal error.
+Not covered: a process that hangs while alive (a deadlock in the training code, a stuck
+file system) keeps beating, so it is not detected, and the others wait in the next
+collective (gloo has no timeout). Losing the coordinator (process 0) ends the others at once
+through JAX's own fatal error (exit 134, "the JAX distributed service detected fatal
+errors"), before the watchdog can speak: JAX 0.10 offers no hook for it from Python. JAX's
+own heartbeat limit is set to ``lost_timeout + 30`` s as a backstop.
 """
 
 from __future__ import annotations

@@ -301,3 +301,13 @@ def test_multihost_outside_a_cluster_and_partial_options_are_usage_errors(scene,
         "--coordinator_address", "127.0.0.1:1", "--num_processes", "2", "--process_id", "2"]) == 2
     assert "--process_id must be in 0..1" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "y")
+
+
+def test_cli_constants_match_the_distributed_module():
+    """``__main__`` keeps copies (so that ``--help`` does not import JAX)."""
+    from mipnerf_lib import __main__ as cli
+    from mipnerf_lib.training import distributed
+
+    assert (cli.EXIT_LOST, cli.DEFAULT_INIT_TIMEOUT, cli.DEFAULT_LOST_TIMEOUT) == (
+        distributed.EXIT_LOST, distributed.DEFAULT_INIT_TIMEOUT, distributed.DEFAULT_LOST_TIMEOUT)
+    assert cli.EXIT_LOST in cli.EXIT_CODES
