@@ -62,6 +62,7 @@ DEFAULT_LOST_TIMEOUT = 60.0
 _KEY = "mipnerf_heartbeat"
 _DONE = "done"
 _FAILED = "failed: "
+_STOPPED = _FAILED + "stopped"  # ended because another process was lost or failed
 _STOP = "mipnerf_stop"
 
 
@@ -172,27 +173,49 @@ class Watchdog:
 
     def stop(self) -> None:
         """This process is done (not lost): say so to the others and stop beating."""
-        self._stop.set()
+        self._halt()
         if self._thread is not None:
-            self._thread.join(timeout=2 * self.interval + 1)
             try:
                 _client().key_value_set(f"{_KEY}/{jax.process_index()}", _DONE,
                                         allow_overwrite=True)
             except Exception:  # noqa: BLE001 -- the coordinator is already gone: nothing to tell
                 pass
 
-    def fail(self, why: str) -> None:
-        """This process ends on an error: tell the others (they stop at their next beat)."""
+    def _halt(self) -> None:
+        """Stop beating (wait for the beat in flight, which would overwrite what follows)."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2 * self.interval + 1)
+
+    def fail(self, why: str) -> None:
+        """This process ends on an error: tell the others (they stop at their next beat).
+        Process 0, the coordinator, waits (a few beats at most) until they have stopped:
+        were it to go first, JAX would abort them with its own fatal error."""
+        self._halt()
+        me, n = jax.process_index(), jax.process_count()
         try:
-            _client().key_value_set(f"{_KEY}/{jax.process_index()}", f"{_FAILED}{why}",
-                                    allow_overwrite=True)
+            client = _client()
+            client.key_value_set(f"{_KEY}/{me}", f"{_FAILED}{why}", allow_overwrite=True)
+            deadline = time.monotonic() + 2 * self.interval + 2
+            while me == 0 and time.monotonic() < deadline:
+                values = dict(client.key_value_dir_get(_KEY))
+                if all(str(values.get(f"{_KEY}/{p}", "")).startswith((_DONE, _FAILED))
+                       for p in range(1, n)):
+                    time.sleep(0.2)  # let them exit before the coordinator goes
+                    return
+                time.sleep(0.1)
         except Exception:  # noqa: BLE001 -- the coordinator is gone: the others stop anyway
             pass
 
     def lost(self, what: str) -> None:
         """End this process: ``what`` was lost."""
         self.verdict = what
+        self._halt()
+        try:  # say so (process 0 waits for it when it is the one that failed)
+            _client().key_value_set(f"{_KEY}/{jax.process_index()}", _STOPPED,
+                                    allow_overwrite=True)
+        except Exception:  # noqa: BLE001 -- the coordinator is gone
+            pass
         again = (f" Resume from the newest checkpoint by running the same command on every "
                  f"process again: {self.resume}") if self.resume else ""
         _say_and_exit(f"{self.prog}: error: {what}; process {jax.process_index()} stops."
@@ -222,6 +245,8 @@ class Watchdog:
                     continue
                 value = values.get(f"{_KEY}/{p}")
                 if value == _DONE:
+                    continue
+                if value == _STOPPED:  # stopped because of another: not a cause
                     continue
                 if value is not None and value.startswith(_FAILED) and not self._stop.is_set():
                     self.lost(f"process {p} of {n} failed ({value[len(_FAILED):]}; its "

@@ -311,3 +311,23 @@ def test_cli_constants_match_the_distributed_module():
     assert (cli.EXIT_LOST, cli.DEFAULT_INIT_TIMEOUT, cli.DEFAULT_LOST_TIMEOUT) == (
         distributed.EXIT_LOST, distributed.DEFAULT_INIT_TIMEOUT, distributed.DEFAULT_LOST_TIMEOUT)
     assert cli.EXIT_LOST in cli.EXIT_CODES
+
+
+def test_a_process_that_fails_ends_the_others_at_once_with_one_line(scene, tmp_path):
+    """Process 0 refuses to train (train_dir locked by another trainer: exit 5); process 1
+    stops within a heartbeat with exit 6, naming process 0 and its exit code, instead of
+    JAX's abort when the coordinator goes away."""
+    import fcntl
+
+    train_dir = tmp_path / "locked"
+    train_dir.mkdir()
+    with open(train_dir / "train.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        results = _wait(_start(_train_args(scene, train_dir), extra=["--lost_timeout", "5"]),
+                        timeout=60)
+    (rc0, _, err0), (rc1, _, err1) = results
+    assert (rc0, rc1) == (5, 6), err0[-2000:] + err1[-2000:]
+    assert "Another trainer is running" in err0
+    last = [line for line in err1.splitlines() if line.strip()][-1]
+    assert "process 0 of 2 failed (exit code 5" in last, last
+    assert "Check failure stack trace" not in err1
