@@ -32,6 +32,10 @@ __all__ = ["main", "build_parser", "EXIT_CODES"]
 
 #: The exit statuses of ``python -m mipnerf_lib``.
 EXIT_OK, EXIT_NONFINITE, EXIT_USAGE, EXIT_CHECKPOINT, EXIT_SAVE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+#: A multi-process job lost a process; and the defaults of --init_timeout and --lost_timeout
+#: (the values of :mod:`mipnerf_lib.training.distributed`, kept here so that ``--help`` does
+#: not import JAX).
+EXIT_LOST, DEFAULT_INIT_TIMEOUT, DEFAULT_LOST_TIMEOUT = 6, 120.0, 60.0
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_NONFINITE: "training stopped on a NaN/Inf loss (divergence, or bad data/config: "
@@ -41,6 +45,8 @@ EXIT_CODES = {
     EXIT_CHECKPOINT: "no readable checkpoint (unreadable files; nothing was deleted)",
     EXIT_SAVE: "saving a checkpoint failed (disk full, no permission); earlier ones are kept",
     EXIT_LOCKED: "another trainer is running in the same --train_dir",
+    EXIT_LOST: "multi-process job: a process was lost (or the job never formed within "
+               "--init_timeout); rerun the same command on every process to resume",
     128 + 2: "interrupted by Ctrl-C (SIGINT); 143: SIGTERM; 129: SIGHUP (128 + the signal "
              "number); the current step is saved first",
 }
@@ -75,7 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--scene_width", type=int, default=64,
                        help="image width of the generated default scene")
         p.add_argument("--multihost", action="store_true",
-                       help="call jax.distributed.initialize() first (multi-host runs)")
+                       help="one process of a multi-process job: jax.distributed.initialize() "
+                            "with the job detected from Slurm, Open MPI or Cloud TPU (or the "
+                            "three options below)")
+        g = p.add_argument_group("multi-process jobs (one process per host or GPU)")
+        g.add_argument("--coordinator_address", default=None, metavar="HOST:PORT",
+                       help="where process 0 listens (implies --multihost)")
+        g.add_argument("--num_processes", type=int, default=None, metavar="N")
+        g.add_argument("--process_id", type=int, default=None, metavar="I",
+                       help="this process's rank, 0..N-1 (0 is the coordinator)")
+        g.add_argument("--init_timeout", type=float, default=DEFAULT_INIT_TIMEOUT,
+                       metavar="S", help="give up (exit code 6) if the job has not formed "
+                                         "after S seconds (default %(default)g)")
+        g.add_argument("--lost_timeout", type=float, default=DEFAULT_LOST_TIMEOUT,
+                       metavar="S", help="a process silent for S seconds counts as lost: the "
+                                         "others exit with code 6 (default %(default)g)")
 
     p = sub.add_parser("train", help="train (resumes from train_dir's newest checkpoint)")
     common(p, "multiblender")
@@ -227,10 +247,7 @@ def _run(args) -> int:
     if args.command == "prepare":
         return _prepare(args)
     _check_args(args)
-    if args.multihost:
-        import jax
-
-        jax.distributed.initialize()
+    _start_job(args)
     import jax
 
     from mipnerf_lib import training
@@ -280,6 +297,58 @@ def _run(args) -> int:
     return 0
 
 
+def _run_guarded(args) -> int:
+    """``_run``; in a multi-process job a collective that fails because another process was
+    lost ends this one with a one-line message (see ``distributed.lost_process_guard``)."""
+    if not (getattr(args, "multihost", False) or getattr(args, "coordinator_address", None)):
+        return _run(args)
+    from mipnerf_lib.training import distributed
+
+    with distributed.lost_process_guard(lambda: _WATCHDOG):
+        return _run(args)
+
+
+def _start_job(args):
+    """Join the multi-process job (``--multihost`` or ``--coordinator_address``...): the
+    heartbeat :class:`~mipnerf_lib.training.distributed.Watchdog`, else ``None``."""
+    explicit = (args.coordinator_address, args.num_processes, args.process_id)
+    if not args.multihost and all(x is None for x in explicit):
+        return None
+    if any(x is None for x in explicit) and any(x is not None for x in explicit):
+        raise _UsageError("pass all three of --coordinator_address, --num_processes and "
+                          "--process_id (or only --multihost to detect them).")
+    if args.num_processes is not None and not 0 <= args.process_id < args.num_processes:
+        raise _UsageError(f"--process_id must be in 0..{args.num_processes - 1}, got "
+                          f"{args.process_id}.")
+    if args.init_timeout <= 0 or args.lost_timeout <= 0:
+        raise _UsageError("--init_timeout and --lost_timeout must be positive.")
+    from mipnerf_lib.training import distributed
+
+    global _WATCHDOG
+    distributed.initialize(*explicit, init_timeout=args.init_timeout,
+                           lost_timeout=args.lost_timeout)
+    _WATCHDOG = distributed.Watchdog(args.lost_timeout, _command(getattr(args, "argv", None)))
+    return _WATCHDOG.start()
+
+
+#: The heartbeat watchdog of a multi-process job (set by ``_start_job``).
+_WATCHDOG = None
+
+
+def _end_job(code: int) -> None:
+    """Multi-process: tell the other processes how this one ended. On a failure, end at
+    once (JAX's shutdown would wait for the others, which now stop too)."""
+    if _WATCHDOG is None:
+        return
+    if code == 0 or code > 128:  # done, or stopped by a signal together with the others
+        _WATCHDOG.stop()
+        return
+    _WATCHDOG.fail(f"exit code {code}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _command(argv):
     return "python -m mipnerf_lib " + shlex.join(sys.argv[1:] if argv is None else list(argv))
 
@@ -288,13 +357,14 @@ def main(argv=None) -> int:
     """Entry point; returns the exit status (see :data:`EXIT_CODES`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # for the resume command of a lost multi-process job
     from mipnerf_lib.training import TrainingDivergedError, TrainingInterrupted
     from mipnerf_lib.training.checkpoints import (CheckpointError, CheckpointSaveError,
                                                   ConfigMismatchError)
     from mipnerf_lib.training.run_dir import TrainDirError, TrainDirLockedError
 
     if os.environ.get("MIPNERF_DEBUG"):
-        return _run(args)  # full tracebacks
+        return _run_guarded(args)  # full tracebacks
     prog, again = parser.prog, _command(argv)
 
     def fail(message, code, hint=None):
@@ -303,7 +373,7 @@ def main(argv=None) -> int:
         return code
 
     try:
-        return _run(args)
+        return _run_guarded(args)
     except TrainingDivergedError as e:
         if e.last_checkpoint_step is not None:
             hint = (f"After fixing it, resume from step {e.last_checkpoint_step} with: {again}")
@@ -340,4 +410,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _code = main()
+    _end_job(_code)
+    sys.exit(_code)

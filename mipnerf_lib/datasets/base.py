@@ -58,8 +58,8 @@ def host_rays(rays):
 
 
 def on_cpu():
-    """Context manager: run JAX ops (ray generation) on the host CPU."""
-    return jax.default_device(jax.devices("cpu")[0])
+    """Context manager: run JAX ops (ray generation) on this process's host CPU."""
+    return jax.default_device(jax.local_devices(backend="cpu")[0])
 
 
 class Dataset:
@@ -101,6 +101,7 @@ class Dataset:
         self.near = float(option(config, "near", self.default_near))
         self.far = float(option(config, "far", self.default_far))
         self._process_index = jax.process_index()
+        self._process_count = jax.process_count()
         self._step = 0
         self._it = 0
         self.render_rays = None
@@ -170,23 +171,32 @@ class Dataset:
     # -- training batches ---------------------------------------------------------------
 
     def batch_at(self, step):
-        """Training batch number ``step``: a pure function of (seed, process index, step).
+        """This process's rows of training batch number ``step``, a pure function of (seed,
+        step): the same global batch whatever the number of processes.
 
-        'all_images' draws ``B`` rays uniformly from all rays of the split; 'single_image'
-        draws one image uniformly, then ``B`` rays uniformly from it (with replacement).
+        'all_images' draws the global batch's ``B * process_count`` rays uniformly from all
+        rays of the split; 'single_image' draws one image uniformly, then those rays
+        uniformly from it (with replacement). Every process draws the same indices (a few
+        KB) and reads only its own ``B`` rows of them, so N processes train on exactly the
+        batches of one process.
 
         Returns:
           ``{'pixels': [B, 3], 'rays': Rays of [B, C]}`` host float32 arrays.
         """
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}.")
-        rng = np.random.default_rng([self.seed, self._process_index, int(step)])
+        # The middle 0 is kept from when each process drew its own rays, so that the
+        # batches of a one-process run stay the same.
+        rng = np.random.default_rng([self.seed, 0, int(step)])
+        total = self.batch_size * self._process_count
         if self.batching == "all_images":
-            idx = rng.integers(0, self.offsets[-1], self.batch_size)
+            idx = rng.integers(0, self.offsets[-1], total)
         else:
             i = rng.integers(0, self.n_examples)
             idx = self.offsets[i] + rng.integers(0, self.offsets[i + 1] - self.offsets[i],
-                                                 self.batch_size)
+                                                 total)
+        idx = idx[self._process_index * self.batch_size:
+                  (self._process_index + 1) * self.batch_size]
         return {"pixels": self._pixels[idx], "rays": camera.Rays(*(r[idx] for r in self._rays))}
 
     # -- iteration ----------------------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import time
 from typing import Any, Callable, Optional
 
@@ -36,12 +37,12 @@ from jax.sharding import Mesh
 from mipnerf_lib.config import Config
 from mipnerf_lib.training import checkpoints
 from mipnerf_lib.training.batching import DeviceBatcher, HostBatcher
+from mipnerf_lib.training.distributed import signal_gate
 from mipnerf_lib.training.divergence import LateCheck, TrainingDivergedError
 from mipnerf_lib.training.log import MetricsLogger, step_metrics
 from mipnerf_lib.training.parallel import check_batch_size, make_mesh, replicate
 from mipnerf_lib.training.run_dir import make_train_dir, write_config
-from mipnerf_lib.training.signals import (SignalGate, TrainingInterrupted, signal_of,
-                                          signals_held)
+from mipnerf_lib.training.signals import TrainingInterrupted, signal_of, signals_held
 from mipnerf_lib.training.step import TrainState, abstract_state, init_state, make_train_step
 
 __all__ = ["TrainingDivergedError", "TrainingInterrupted", "TrainResult", "train"]
@@ -121,7 +122,7 @@ def train(
         lock.acquire()
     manager = None
     try:
-        with SignalGate().installed() as gate:
+        with signal_gate().installed() as gate:
             manager = checkpoints.CheckpointManager(train_dir, keep=config.keep_checkpoints)
             run = _Run(config, train_dir, manager, mesh, end, gate, callback, progress,
                        compiler_options)
@@ -166,7 +167,7 @@ def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
     if batcher is None:
         batcher = _make_batcher(config, run.mesh, data_dir, dataset)
     step_fn = make_train_step(graphdef, config, run.mesh, run.compiler_options)
-    history, status, logger, bar = [], "completed", None, None
+    history, status, logger, bar, stop_signal = [], "completed", None, None, None
     batcher.start(step, data_state)
     checks = LateCheck(first_step, config, manager.directory, manager.latest_step())
     try:
@@ -191,6 +192,9 @@ def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
                 t_interval, steps_interval = time.perf_counter(), -1  # rate excludes it
             steps_interval += 1
             checks.check_previous()  # the previous step; this one runs meanwhile
+            stop_signal = run.gate.stop_step(step)  # several processes: a signal's agreed step
+            if stop_signal is not None:
+                end = step  # save this step, then stop
             if step == first_step + 1:
                 checks.check_latest()  # the run has started: a first finite step
                 write_config(run.train_dir, config)
@@ -227,6 +231,10 @@ def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
             logger.close()
         if bar is not None:
             bar.close()
+    if stop_signal is not None:  # several processes: all saved this step together
+        name = signal.Signals(stop_signal).name
+        raise TrainingInterrupted(name, stop_signal, step, step, manager.latest_step(),
+                                  manager.directory)
     return TrainResult(state, graphdef, step, status, history, run.train_dir)
 
 

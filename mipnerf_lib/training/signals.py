@@ -102,6 +102,11 @@ class SignalGate:
             return
         raise SignalInterrupt(signum)
 
+    def stop_step(self, step):
+        """After step ``step``: the signal number if training stops here, else ``None``
+        (one process: a signal raises at once; see ``distributed.AgreedStop``)."""
+        return None
+
     @contextlib.contextmanager
     def guard(self):
         self.critical += 1
