@@ -7,7 +7,9 @@
 - :mod:`.divergence`: each step's loss checked one step late (:class:`TrainingDivergedError`);
 - :mod:`.checkpoints`: resumable Orbax checkpoints (a package: errors, manager, one-off
   save/restore); :mod:`.run_dir`: the train_dir's lock and ``config.json``;
-- :mod:`.log`, :mod:`.signals`: the metrics logger, the signal handling.
+- :mod:`.log`, :mod:`.signals`: the metrics logger, the signal handling;
+- :mod:`.failures`: errors in the loop (:class:`TrainingFailed`, saved like a signal);
+  :mod:`.provenance`: what a run trained on (``run.json``) and what a result was computed from.
 
 The imports run one way: ``config <- model <- step <- loop``; ``parallel`` and
 ``checkpoints`` need neither the model nor the loop. The run's settings live in
