@@ -438,7 +438,8 @@ def main(argv=None) -> int:
         kind = failure_kind(e)
         code = {"oom": EXIT_OOM, "disk_full": EXIT_SAVE}.get(kind, EXIT_FAILED)
         text = str(e).strip().splitlines()
-        return fail(f"{type(e).__name__}: {text[0] if text else ''}", code, FIXES[kind])
+        hint = FIXES[kind] if kind != "error" else "(MIPNERF_DEBUG=1 shows the traceback.)"
+        return fail(f"{type(e).__name__}: {text[0] if text else ''}", code, hint)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,11 @@ def test_eval_and_render_use_the_runs_data_and_every_result_records_what_it_scor
     assert full["config_digest"] == record["config_digest"] and full["max_images"] is None
     before = (run / "test_preds" / "metrics.json").read_bytes()
 
+    # render as the README shows it: the run's data too.
+    code, out, _ = _main(["render", "--train_dir", run, "--frames", "1", "--out",
+                          tmp_path / "orbit.gif"], capsys)
+    assert code == 0 and f"Using the run's data: {scene} (blender, from run.json)" in out
+
     # A partial evaluation and another split get their own files.
     code, out, _ = _main(["eval", "--train_dir", run, "--max_images", "1"], capsys)
     assert code == 0 and "metrics_test_first1.json" in out

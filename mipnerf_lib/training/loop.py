@@ -151,7 +151,9 @@ def train(
             if jax.process_index() == 0:
                 tidy_after_failure(train_dir, identity, created)
 
-        close_all(*([manager.close] if manager is not None else []), tidy, lock.release)
+        # The lock goes first (its file too), so that a run folder this trainer created and
+        # left empty is removed; a trainer starting meanwhile has written its own lock file.
+        close_all(*([manager.close] if manager is not None else []), lock.release, tidy)
 
 
 @dataclasses.dataclass

@@ -157,6 +157,12 @@ def test_a_failed_run_leaves_no_empty_checkpoints_folder_or_lock(tmp_path):
     left = set(os.listdir(tmp_path / "nan")) if (tmp_path / "nan").exists() else set()
     assert not left & {"checkpoints", checkpoints.LOCK_FILE}, left
 
+    # A failure before the first step: the folder the trainer created is removed again.
+    config = training.Config(**{**TINY.to_dict(), "seed": 2**70})
+    with pytest.raises(Exception):
+        train(tmp_path / "early", config=config)
+    assert not (tmp_path / "early").exists()
+
 
 def test_a_non_utf8_line_or_a_non_numeric_step_in_metrics_jsonl_is_named(tmp_path, capsys):
     path = tmp_path / "metrics.jsonl"
