@@ -15,8 +15,13 @@ Examples::
     # Your own photos -> camera poses (COLMAP) -> a dataset (see mipnerf_lib.prepare):
     python -m mipnerf_lib prepare --images photos/ --out data/mine --format llff
 
-Without ``--data_dir`` the default scene of :func:`mipnerf_lib.datasets.default_scene_dir` is
-used (converted to the multiscale layout for ``multicam`` configs). Every failure prints one
+Without ``--data_dir`` ``train`` uses the default scene of
+:func:`mipnerf_lib.datasets.default_scene_dir` (converted to the multiscale layout for
+``multicam`` configs), and ``eval``/``render`` the data the run was trained on (recorded in
+``train_dir/run.json``; see :mod:`mipnerf_lib.training.provenance`); a different
+``--data_dir`` or ``--config`` is said on one line. ``eval`` writes ``metrics.json`` for a
+full test-set evaluation, and its own file for a partial or other-split one, each recording
+the data folder, split, step and config digest. Every failure prints one
 line naming what is wrong (set ``MIPNERF_DEBUG=1`` for the traceback) and exits with one of
 :data:`EXIT_CODES` (also printed by ``--help``). Arguments are checked before any work.
 """
@@ -73,10 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p, config_required_default):
         p.add_argument("--config", default=config_required_default,
-                       help="preset name (see the list_configs command); eval/render default to the "
-                            "train_dir's config.json")
+                       help="preset name (see the list_configs command); eval/render default to "
+                            "the train_dir's config.json")
         p.add_argument("--data_dir", default=None,
-                       help="dataset folder (default: the embedded procedural scene)")
+                       help="dataset folder (train: default the embedded procedural scene; "
+                            "eval/render: default the run's own data, from run.json)")
         p.add_argument("--train_dir", default=None, help="run folder (default: runs/<config>)")
         p.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override a Config field (repeatable)")
@@ -95,8 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="test-set PSNR/SSIM (metrics.json) and images")
     common(p, None)
     p.add_argument("--out_dir", default=None, help="default: <train_dir>/<split>_preds")
-    p.add_argument("--split", default="test", choices=("test", "val"))
-    p.add_argument("--max_images", type=int, default=None)
+    p.add_argument("--split", default="test", choices=("test", "val"),
+                   help="test: metrics.json; val: metrics_val.json")
+    p.add_argument("--max_images", type=int, default=None,
+                   help="only the first N images (metrics_<split>_firstN.json: never over a "
+                        "full evaluation's metrics.json)")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: newest)")
 
     p = sub.add_parser("render", help="render an orbit (or the LLFF spiral) to a GIF/MP4")

@@ -16,8 +16,17 @@ Progress is never lost in ordinary ways:
   SIGHUP (a closed ssh session) all save the current step and raise
   :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) saying what was saved. Further
   signals during that rescue save are held back until it is finished.
-* ``config.json`` is written once the first step has run, so a run that never started
-  leaves no config behind.
+* **Errors**: any other exception in the loop (a callback, a logger's ``OSError``, a data
+  or XLA runtime error) gets the same rescue save and raises :class:`TrainingFailed`
+  (:mod:`.failures`); a NaN/Inf state is never saved, and cleanups never mask the error.
+* **The locked folder**: if ``train_dir`` is renamed or deleted while training, the next
+  checkpoint save raises :class:`~.run_dir.TrainDirMovedError`: nothing is re-created.
+* **No silent restart**: a folder whose checkpoints were all set aside
+  (``corrupt_checkpoints/``) is refused unless ``restart``; a fresh start moves an earlier
+  ``metrics.jsonl`` aside. The run's first checkpoint is read back once after it is written.
+* ``config.json`` and ``run.json`` (the data trained on) are written once the first step
+  has run, so a run that never started leaves no config behind; a line with the first
+  step's loss is printed then, long before ``print_every``.
 * A non-finite loss at the first step (before any update), or in a batch with non-finite
   values or zero ``lossmult``, is reported as a data/config problem, not as divergence.
 """

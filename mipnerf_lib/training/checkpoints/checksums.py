@@ -77,8 +77,9 @@ def verify_checksums(folder) -> bool:
                                       f"{file} is missing.")
             if _sha256(file) != digest:
                 raise CheckpointError(
-                    f"Checksum mismatch in the checkpoint of step {step} ({file}): its bytes changed after it "
-                    "was written (a flipped bit, a damaged or half-copied file).")
+                    f"Checksum mismatch in the checkpoint of step {step} ({file}): its bytes "
+                    "changed after it was written (a flipped bit, a damaged or half-copied "
+                    "file).")
     except FileNotFoundError:
         if not os.path.isdir(folder):
             raise StepVanishedError(folder) from None
