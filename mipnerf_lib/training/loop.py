@@ -261,7 +261,7 @@ def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
     except (TrainingDivergedError, checkpoints.CheckpointError, TrainDirError):
         raise  # never saves a NaN state, a failing save again, or into a moved folder
     except Exception as e:  # noqa: BLE001 -- the same rescue save as a signal, then say so
-        raise _rescue_error(e, run, checks, state, data_state, step) from e
+        raise _rescue_error(e, run, checks, state, data_state, step, first_step) from e
     finally:
         close_all(batcher.close, *([logger.close] if logger is not None else []),
                   *([bar.close] if bar is not None else []))
@@ -355,17 +355,22 @@ def _rescue(error, run, checks, state, data_state, step) -> TrainingInterrupted:
                                manager.directory, message)
 
 
-def _rescue_error(error, run, checks, state, data_state, step) -> TrainingFailed:
+def _rescue_error(error, run, checks, state, data_state, step, first_step) -> TrainingFailed:
     """The rescue save of :func:`_rescue` after an error in the loop (not a NaN/Inf loss:
-    ``checks.flush()`` raises :class:`TrainingDivergedError` for one, and nothing is saved)."""
+    ``checks.flush()`` raises :class:`TrainingDivergedError` for one, and nothing is saved).
+    Before the run's first step nothing is saved (nothing was trained)."""
     manager, config = run.manager, run.config
     saved, message = None, None
     with signals_held(step):
         checks.flush()
         try:
+            if step == first_step:
+                raise _NothingTrained
             check_same_folder(run.train_dir, run.identity)
         except TrainDirMovedError as e:
             message = str(e)
+        except _NothingTrained:
+            pass
         else:
             saved, message = _save_on_interrupt(manager, state, config, data_state,
                                                 checks.last_saved)
@@ -375,6 +380,10 @@ def _rescue_error(error, run, checks, state, data_state, step) -> TrainingFailed
                 write_run_record(run.train_dir, run.data_dir, config)
     return TrainingFailed(error, saved if saved is not None else step, saved,
                           manager.latest_step(), manager.directory, message)
+
+
+class _NothingTrained(Exception):
+    pass
 
 
 def _fresh_start(run) -> None:

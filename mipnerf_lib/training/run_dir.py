@@ -115,6 +115,10 @@ def make_train_dir(train_dir):
     if not os.access(train_dir, os.W_OK | os.X_OK):
         raise ValueError(f"train_dir {train_dir} is not writable; pass another --train_dir "
                          "(or fix its permissions).")
+    ckpt = os.path.join(train_dir, "checkpoints")
+    if os.path.isdir(ckpt) and not os.access(ckpt, os.W_OK | os.X_OK):
+        raise ValueError(f"{ckpt} is not writable: no checkpoint could be saved; fix its "
+                         "permissions or pass another --train_dir.")
 
 
 class TrainDirLock:

@@ -151,17 +151,34 @@ def test_paths_orbax_would_glob_are_refused_before_any_work(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_checkpoints_folder_that_is_not_writable_is_refused_before_any_work(
+        tmp_path, monkeypatch):
+    ckpt = tmp_path / "run" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if str(p) == str(ckpt)
+                        else real(p, m))  # (chmod does not stop root)
+    with pytest.raises(ValueError, match=f"{ckpt} is not writable"):
+        train(tmp_path / "run")
+    assert os.listdir(tmp_path / "run") == ["checkpoints"]
+
+
 def test_a_failed_run_leaves_no_empty_checkpoints_folder_or_lock(tmp_path):
     with pytest.raises(training.TrainingDivergedError):
         train(tmp_path / "nan", SynthDataset(TINY.batch_size, poison_from=0))
     left = set(os.listdir(tmp_path / "nan")) if (tmp_path / "nan").exists() else set()
     assert not left & {"checkpoints", checkpoints.LOCK_FILE}, left
 
-    # A failure before the first step: the folder the trainer created is removed again.
-    config = training.Config(**{**TINY.to_dict(), "seed": 2**70})
-    with pytest.raises(Exception):
-        train(tmp_path / "early", config=config)
-    assert not (tmp_path / "early").exists()
+    # A failure before the first step: nothing is saved, no config is written.
+    class Unreadable(SynthDataset):
+        def batch_at(self, step):
+            raise OSError(errno.EIO, "Input/output error")
+
+    with pytest.raises(training.TrainingFailed, match="there is no checkpoint") as e:
+        train(tmp_path / "early", Unreadable(TINY.batch_size))
+    assert e.value.step == 0 and e.value.saved_step is None
+    left = set(os.listdir(tmp_path / "early"))
+    assert not left & {"checkpoints", checkpoints.LOCK_FILE, "config.json", "run.json"}, left
 
 
 def test_a_non_utf8_line_or_a_non_numeric_step_in_metrics_jsonl_is_named(tmp_path, capsys):
