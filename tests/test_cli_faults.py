@@ -71,19 +71,23 @@ def test_smoke_test_prints_a_first_loss_line_within_seconds_and_a_moved_run_stop
 @pytest.mark.slow
 def test_eval_and_render_use_the_runs_data_and_every_result_records_what_it_scored(
         tmp_path, capsys, monkeypatch):
+    """The README's full-scale commands as written (train with --data_dir, then eval and
+    render with only --train_dir) on a small multiscale scene."""
+    from mipnerf_lib import datasets
+
+    scene = str(datasets.default_scene_dir("multicam", width=16))
     run = tmp_path / "run"
-    proc = run_cli(["train", "--config", "blender", "--train_dir", str(run), "--scene_width",
-                    "16", "--no_progress", *SETS])
+    proc = run_cli(["train", "--config", "multiblender", "--data_dir", scene, "--train_dir",
+                    str(run), "--no_progress", *SETS])
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads((run / "run.json").read_text())
-    scene = record["data_dir"]
-    assert os.path.isabs(scene) and record["dataset_loader"] == "blender"
+    assert record["data_dir"] == scene and record["dataset_loader"] == "multicam"
     assert record["split"] == "train" and len(record["config_digest"]) == 16
 
     # eval as the README shows it (no --data_dir): the run's data, said on one line.
     proc = run_cli(["eval", "--train_dir", str(run)])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"Using the run's data: {scene} (blender, from run.json)" in proc.stdout
+    assert f"Using the run's data: {scene} (multicam, from run.json)" in proc.stdout
     full = json.loads((run / "test_preds" / "metrics.json").read_text())
     assert full["data_dir"] == scene and full["split"] == "test" and full["step"] == 6
     assert full["config_digest"] == record["config_digest"] and full["max_images"] is None
@@ -92,7 +96,7 @@ def test_eval_and_render_use_the_runs_data_and_every_result_records_what_it_scor
     # render as the README shows it: the run's data too.
     code, out, _ = _main(["render", "--train_dir", run, "--frames", "1", "--out",
                           tmp_path / "orbit.gif"], capsys)
-    assert code == 0 and f"Using the run's data: {scene} (blender, from run.json)" in out
+    assert code == 0 and f"Using the run's data: {scene} (multicam, from run.json)" in out
 
     # A partial evaluation and another split get their own files.
     code, out, _ = _main(["eval", "--train_dir", run, "--max_images", "1"], capsys)
@@ -108,11 +112,11 @@ def test_eval_and_render_use_the_runs_data_and_every_result_records_what_it_scor
     # Another --config, another --data_dir: each said on one line.
     other = tmp_path / "copy"
     shutil.copytree(scene, other)
-    code, out, _ = _main(["eval", "--train_dir", run, "--config", "blender", *SETS, "--set",
+    code, out, _ = _main(["eval", "--train_dir", run, "--config", "multiblender", *SETS, "--set",
                           "max_steps=7", "--data_dir", other, "--max_images", "1",
                           "--out_dir", tmp_path / "elsewhere"], capsys)
     assert code == 0
-    assert ("Note: --config blender: the config differs from the run's config.json "
+    assert ("Note: --config multiblender: the config differs from the run's config.json "
             "(max_steps: 6 -> 7).") in out
     assert f"Note: evaluating on --data_dir {other} is not the data the run was trained on " \
            f"({scene}, run.json)." in out
