@@ -20,7 +20,7 @@ Progress is never lost in ordinary ways:
   or XLA runtime error) gets the same rescue save and raises :class:`TrainingFailed`
   (:mod:`.failures`); a NaN/Inf state is never saved, and cleanups never mask the error.
 * **The locked folder**: if ``train_dir`` is renamed or deleted while training, the next
-  checkpoint save raises :class:`~.run_dir.TrainDirMovedError`: nothing is re-created.
+  log or save step raises :class:`~.run_dir.TrainDirMovedError`: nothing is re-created.
 * **No silent restart**: a folder whose checkpoints were all set aside
   (``corrupt_checkpoints/``) is refused unless ``restart``; a fresh start moves an earlier
   ``metrics.jsonl`` aside. The run's first checkpoint is read back once after it is written.
@@ -234,6 +234,7 @@ def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
                 batch, data_state_next = batcher.next()
             if is_log or is_save:
                 st = checks.check_latest()
+                check_same_folder(run.train_dir, run.identity)  # moved or deleted: stop
             if is_log:
                 elapsed = time.perf_counter() - t_interval
                 metrics = step_metrics(step, st, checks.trace, steps_interval, elapsed, config,
