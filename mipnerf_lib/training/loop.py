@@ -390,17 +390,19 @@ class _NothingTrained(Exception):
 def _fresh_start(run) -> None:
     """Before step 0 in ``train_dir``: refuse a folder whose checkpoints were all set aside
     (unless ``restart``), and move an earlier run's ``metrics.jsonl`` aside."""
-    if jax.process_index() != 0:
-        return
     stamp = time.strftime("%Y%m%d-%H%M%S")
     corrupt = os.path.join(run.train_dir, checkpoints.CORRUPT_SUBDIR)
     if os.path.isdir(corrupt):
-        if not run.restart:
+        if not run.restart:  # every process refuses (a shared train_dir), not only the first
             raise TrainDirError(
                 f"{run.train_dir} has no readable checkpoint: they were set aside in {corrupt} "
                 "by an earlier resume. Not starting over silently: pass --restart (train(..., "
                 "restart=True)) to train from step 0 in this folder, or use a new --train_dir.")
+        if jax.process_index() != 0:
+            return
         os.replace(corrupt, f"{corrupt}.before-restart-{stamp}")
+    if jax.process_index() != 0:
+        return
     log = os.path.join(run.train_dir, "metrics.jsonl")
     if os.path.isfile(log):
         aside = os.path.join(run.train_dir, f"metrics.before-restart-{stamp}.jsonl")
