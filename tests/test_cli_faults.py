@@ -149,8 +149,8 @@ def test_a_resume_on_other_data_is_said_on_one_line(tmp_path, capsys, monkeypatc
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--train_dir", "{tmp}/exp[1]"], "holds '[' ']': Orbax reads such characters "
-                                               "as a glob pattern"),
+    (["train", "--train_dir", "{tmp}/exp[1]"], "holds '[' ']': Orbax writes checkpoints under "
+                                               "such a path but cannot read them back"),
     (["eval", "--train_dir", "{tmp}/runz"], "--train_dir {tmp}/runz does not exist"),
     (["render", "--train_dir", "{tmp}/runz"], "--train_dir {tmp}/runz does not exist"),
 ])

@@ -36,20 +36,21 @@ class TrainDirMovedError(TrainDirError):
     deleted while training): the trainer stops rather than re-create it."""
 
 
-#: Characters Orbax reads as a glob pattern in a checkpoint path.
-GLOB_CHARACTERS = "[]*?"
+#: Characters in a path under which Orbax writes checkpoints that it cannot read back (its
+#: array store, tensorstore, treats them as a pattern; ``*`` and ``?`` are fine).
+UNSAFE_CHARACTERS = "[]"
 
 
 def check_orbax_path(path, what="train_dir"):
-    """ValueError when ``path`` (made absolute) holds a glob character: Orbax lists the steps
-    of a checkpoint folder with a glob, so no checkpoint under such a path could be read."""
+    """ValueError when ``path`` (made absolute) holds a character of
+    :data:`UNSAFE_CHARACTERS`: every checkpoint saved under it would fail to restore."""
     full = os.path.abspath(str(path))
-    bad = sorted({c for c in full if c in GLOB_CHARACTERS})
+    bad = sorted({c for c in full if c in UNSAFE_CHARACTERS})
     if bad:
         raise ValueError(
-            f"{what} {path} holds {' '.join(repr(c) for c in bad)}: Orbax reads such "
-            f"characters as a glob pattern, so its checkpoints could never be read back. "
-            f"Use a path without {GLOB_CHARACTERS} (e.g. runs/exp_1).")
+            f"{what} {path} holds {' '.join(repr(c) for c in bad)}: Orbax writes checkpoints "
+            "under such a path but cannot read them back (its array store reads brackets as "
+            "a pattern). Use a path without '[' and ']' (e.g. runs/exp_1).")
 
 
 def folder_identity(path):
