@@ -15,8 +15,13 @@ Examples::
     # Your own photos -> camera poses (COLMAP) -> a dataset (see mipnerf_lib.prepare):
     python -m mipnerf_lib prepare --images photos/ --out data/mine --format llff
 
-Without ``--data_dir`` the default scene of :func:`mipnerf_lib.datasets.default_scene_dir` is
-used (converted to the multiscale layout for ``multicam`` configs). Every failure prints one
+Without ``--data_dir`` ``train`` uses the default scene of
+:func:`mipnerf_lib.datasets.default_scene_dir` (converted to the multiscale layout for
+``multicam`` configs), and ``eval``/``render`` the data the run was trained on (recorded in
+``train_dir/run.json``; see :mod:`mipnerf_lib.training.provenance`); a different
+``--data_dir`` or ``--config`` is said on one line. ``eval`` writes ``metrics.json`` for a
+full test-set evaluation, and its own file for a partial or other-split one, each recording
+the data folder, split, step and config digest. Every failure prints one
 line naming what is wrong (set ``MIPNERF_DEBUG=1`` for the traceback) and exits with one of
 :data:`EXIT_CODES` (also printed by ``--help``). Arguments are checked before any work.
 """
@@ -32,10 +37,11 @@ __all__ = ["main", "build_parser", "EXIT_CODES"]
 
 #: The exit statuses of ``python -m mipnerf_lib``.
 EXIT_OK, EXIT_NONFINITE, EXIT_USAGE, EXIT_CHECKPOINT, EXIT_SAVE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+EXIT_FAILED, EXIT_OOM, EXIT_MOVED = 6, 7, 8
 #: A multi-process job lost a process; and the defaults of --init_timeout and --lost_timeout
 #: (the values of :mod:`mipnerf_lib.training.distributed`, kept here so that ``--help`` does
 #: not import JAX).
-EXIT_LOST, DEFAULT_INIT_TIMEOUT, DEFAULT_LOST_TIMEOUT = 6, 120.0, 60.0
+EXIT_LOST, DEFAULT_INIT_TIMEOUT, DEFAULT_LOST_TIMEOUT = 9, 120.0, 60.0
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_NONFINITE: "training stopped on a NaN/Inf loss (divergence, or bad data/config: "
@@ -43,8 +49,15 @@ EXIT_CODES = {
     EXIT_USAGE: "bad usage: arguments, config values, data files, or a config that does not "
                 "match the run's checkpoints",
     EXIT_CHECKPOINT: "no readable checkpoint (unreadable files; nothing was deleted)",
-    EXIT_SAVE: "saving a checkpoint failed (disk full, no permission); earlier ones are kept",
+    EXIT_SAVE: "saving a checkpoint or writing a file failed (disk full, no permission, a "
+               "checkpoint that cannot be read back); earlier checkpoints are kept",
     EXIT_LOCKED: "another trainer is running in the same --train_dir",
+    EXIT_FAILED: "an error stopped the command (a data, runtime or callback error in the "
+                 "training loop: the current step is saved first); the message says which",
+    EXIT_OOM: "out of memory (host or device): lower batch_size or chunk; the current step "
+              "is saved first",
+    EXIT_MOVED: "the --train_dir was renamed or deleted while training: stopped, nothing "
+                "re-created",
     EXIT_LOST: "multi-process job: a process was lost (or the job never formed within "
                "--init_timeout); rerun the same command on every process to resume",
     128 + 2: "interrupted by Ctrl-C (SIGINT); 143: SIGTERM; 129: SIGHUP (128 + the signal "
@@ -71,10 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p, config_required_default):
         p.add_argument("--config", default=config_required_default,
-                       help="preset name (see the list_configs command); eval/render default to the "
-                            "train_dir's config.json")
+                       help="preset name (see the list_configs command); eval/render default to "
+                            "the train_dir's config.json")
         p.add_argument("--data_dir", default=None,
-                       help="dataset folder (default: the embedded procedural scene)")
+                       help="dataset folder (train: default the embedded procedural scene; "
+                            "eval/render: default the run's own data, from run.json)")
         p.add_argument("--train_dir", default=None, help="run folder (default: runs/<config>)")
         p.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override a Config field (repeatable)")
@@ -91,21 +105,27 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--process_id", type=int, default=None, metavar="I",
                        help="this process's rank, 0..N-1 (0 is the coordinator)")
         g.add_argument("--init_timeout", type=float, default=DEFAULT_INIT_TIMEOUT,
-                       metavar="S", help="give up (exit code 6) if the job has not formed "
+                       metavar="S", help="give up (exit code 9) if the job has not formed "
                                          "after S seconds (default %(default)g)")
         g.add_argument("--lost_timeout", type=float, default=DEFAULT_LOST_TIMEOUT,
                        metavar="S", help="a process silent for S seconds counts as lost: the "
-                                         "others exit with code 6 (default %(default)g)")
+                                         "others exit with code 9 (default %(default)g)")
 
     p = sub.add_parser("train", help="train (resumes from train_dir's newest checkpoint)")
     common(p, "multiblender")
     p.add_argument("--no_progress", action="store_true", help="no tqdm progress bar")
+    p.add_argument("--restart", action="store_true",
+                   help="start from step 0 in a train_dir whose checkpoints were all set aside "
+                        "(corrupt_checkpoints/); its old metrics.jsonl is moved aside")
 
     p = sub.add_parser("eval", help="test-set PSNR/SSIM (metrics.json) and images")
     common(p, None)
-    p.add_argument("--out_dir", default=None, help="default: <train_dir>/test_preds")
-    p.add_argument("--split", default="test", choices=("test", "val"))
-    p.add_argument("--max_images", type=int, default=None)
+    p.add_argument("--out_dir", default=None, help="default: <train_dir>/<split>_preds")
+    p.add_argument("--split", default="test", choices=("test", "val"),
+                   help="test: metrics.json; val: metrics_val.json")
+    p.add_argument("--max_images", type=int, default=None,
+                   help="only the first N images (metrics_<split>_firstN.json: never over a "
+                        "full evaluation's metrics.json)")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: newest)")
 
     p = sub.add_parser("render", help="render an orbit (or the LLFF spiral) to a GIF/MP4")
@@ -153,6 +173,10 @@ def _load_config(args):
 
     if args.config is not None:
         config = config_lib.get_config(args.config)
+        if args.command in ("eval", "render") and args.train_dir:
+            config = config_lib.apply_overrides(config, args.overrides).validate()
+            _say_config_change(args, config)
+            return config
     else:
         try:
             saved = checkpoints.read_saved_config(args.train_dir) if args.train_dir else None
@@ -168,8 +192,28 @@ def _load_config(args):
     return config.validate()
 
 
+def _say_config_change(args, config):
+    """One line when an explicit --config differs from the run's config.json."""
+    from mipnerf_lib.training import checkpoints, provenance
+
+    try:
+        saved = checkpoints.read_saved_config(args.train_dir)
+    except checkpoints.CheckpointError:
+        return
+    change = provenance.config_change(saved, config)
+    if change:
+        print(f"Note: --config {args.config}: {change}.", flush=True)
+
+
 def _check_args(args):
     """Refuse bad arguments before any work (nothing is read, written or computed)."""
+    if args.train_dir is not None:
+        from mipnerf_lib.training.run_dir import check_orbax_path
+
+        try:
+            check_orbax_path(args.train_dir, "--train_dir")
+        except ValueError as e:
+            raise _UsageError(str(e)) from None
     if args.command == "render":
         if args.frames < 1:
             raise _UsageError(f"--frames must be >= 1, got {args.frames}.")
@@ -194,6 +238,10 @@ def _check_args(args):
         if args.train_dir is not None and os.path.exists(args.train_dir) and not os.path.isdir(
                 args.train_dir):
             raise _UsageError(f"--train_dir {args.train_dir} is a file, not a run folder.")
+        if args.train_dir is not None and not os.path.exists(args.train_dir):
+            raise _UsageError(f"--train_dir {args.train_dir} does not exist (check the "
+                              "spelling; `train` creates it).")
+        _check_default_output(args)
     if args.command == "train" and args.train_dir is not None:
         _check_writable_folder(args.train_dir, "--train_dir")
     if args.data_dir is None and args.command != "list_configs":
@@ -203,6 +251,25 @@ def _check_args(args):
                               "point it to a folder for the generated default scenes.")
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
         raise _UsageError(f"--data_dir {args.data_dir} is not a folder.")
+
+
+def _check_default_output(args):
+    """eval/render write into the run folder by default: a read-only one is refused before
+    any rendering, naming the option that writes elsewhere."""
+    if args.train_dir is None or not os.path.isdir(args.train_dir):
+        return
+    if args.command == "eval" and args.out_dir is None:
+        out = os.path.join(args.train_dir, f"{args.split}_preds")
+        hint = "pass --out_dir FOLDER to write the images and metrics elsewhere"
+    elif args.command == "render" and args.out is None:
+        out = args.train_dir
+        hint = "pass --out FILE.gif to write the video elsewhere"
+    else:
+        return
+    target = out if os.path.exists(out) else args.train_dir
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise _UsageError(f"{target} is not writable (a read-only run folder): {hint}. "
+                          "Nothing was rendered.")
 
 
 def _check_writable_folder(path, what):
@@ -223,8 +290,26 @@ def _check_writable_folder(path, what):
 
 
 def _data_dir(args, config):
+    """The data folder: --data_dir; for eval/render the run's own (run.json); else the
+    default scene. A difference from the run's data is said on one line."""
+    from mipnerf_lib.training import provenance
+
+    record = provenance.read_run_record(args.train_dir) if args.train_dir else None
     if args.data_dir is not None:
+        change = provenance.data_change(record, args.data_dir)
+        if change:
+            verb = {"train": "resuming", "eval": "evaluating", "render": "rendering"}[
+                args.command]
+            print(f"Note: {verb} on {change}.", flush=True)
         return args.data_dir
+    if record is not None and args.command in ("eval", "render"):
+        path = record["data_dir"]
+        if not os.path.isdir(path):
+            raise _UsageError(f"The run was trained on {path} (run.json), which no longer "
+                              "exists: pass --data_dir.")
+        print(f"Using the run's data: {path} ({record.get('dataset_loader')}, from run.json)",
+              flush=True)
+        return path
     from mipnerf_lib import datasets
 
     if args.scene_width < 8 or args.scene_width % 8:
@@ -233,6 +318,9 @@ def _data_dir(args, config):
         )
     path = datasets.default_scene_dir(config.dataset_loader, width=args.scene_width)
     print(f"Using the default scene at {path}", flush=True)
+    if provenance.data_change(record, path) and args.command == "train":
+        print(f"Note: resuming on the default scene {path}, not the data the run was trained "
+              f"on ({record['data_dir']}, run.json).", flush=True)
     return str(path)
 
 
@@ -262,7 +350,8 @@ def _run(args) -> int:
     data_dir = _data_dir(args, config)
 
     if args.command == "train":
-        result = training.train(config, data_dir, args.train_dir, progress=not args.no_progress)
+        result = training.train(config, data_dir, args.train_dir, progress=not args.no_progress,
+                                restart=args.restart)
         last = result.history[-1] if result.history else None
         if last and jax.process_index() == 0:
             print(f"Done: step {result.step}, loss {last['loss']:.5f}, PSNR {last['psnr']:.2f} dB;"
@@ -273,13 +362,19 @@ def _run(args) -> int:
 
     config, graphdef, state = evaluation.load_trained(args.train_dir, config, step=args.step)
     if args.command == "eval":
+        from mipnerf_lib.training import provenance
+
         dataset = datasets.get_dataset(args.split, data_dir, config)
-        out_dir = args.out_dir or os.path.join(args.train_dir, "test_preds")
-        results = evaluation.evaluate(config, state, dataset, out_dir, graphdef,
-                                      max_images=args.max_images)
+        out_dir = args.out_dir or os.path.join(args.train_dir, f"{args.split}_preds")
+        name = provenance.metrics_file_name(args.split, args.max_images)
+        step = int(jax.device_get(state.step))
+        results = evaluation.evaluate(
+            config, state, dataset, out_dir, graphdef, max_images=args.max_images,
+            metrics_name=name, provenance=provenance.result_provenance(
+                data_dir, args.split, step, config, args.max_images))
         if jax.process_index() == 0:
             print(evaluation.format_table(results))
-            print(f"Wrote {os.path.join(out_dir, 'metrics.json')}")
+            print(f"Wrote {os.path.join(out_dir, name)}")
         return 0
 
     # render
@@ -361,7 +456,9 @@ def main(argv=None) -> int:
     from mipnerf_lib.training import TrainingDivergedError, TrainingInterrupted
     from mipnerf_lib.training.checkpoints import (CheckpointError, CheckpointSaveError,
                                                   ConfigMismatchError)
-    from mipnerf_lib.training.run_dir import TrainDirError, TrainDirLockedError
+    from mipnerf_lib.training.failures import FIXES, TrainingFailed, failure_kind
+    from mipnerf_lib.training.run_dir import (TrainDirError, TrainDirLockedError,
+                                              TrainDirMovedError)
 
     if os.environ.get("MIPNERF_DEBUG"):
         return _run_guarded(args)  # full tracebacks
@@ -392,6 +489,15 @@ def main(argv=None) -> int:
         print(f"{prog}: interrupted; nothing was being trained, so nothing was saved or lost"
               f" (exit code 130). Run again with: {again}", file=sys.stderr)
         return 130
+    except TrainingFailed as e:
+        code = {"oom": EXIT_OOM, "disk_full": EXIT_SAVE}.get(e.kind, EXIT_FAILED)
+        if e.resumable:
+            hint = f"Resume from step {e.last_checkpoint_step} with: {again}"
+        else:
+            hint = f"Nothing to resume; to start from step 0 run: {again}"
+        return fail(str(e), code, hint)
+    except TrainDirMovedError as e:
+        return fail(str(e), EXIT_MOVED)
     except TrainDirLockedError as e:
         return fail(str(e), EXIT_LOCKED)
     except TrainDirError as e:
@@ -407,6 +513,12 @@ def main(argv=None) -> int:
         return fail(str(e), EXIT_USAGE)
     except (_UsageError, ValueError) as e:
         return fail(str(e), EXIT_USAGE)
+    except Exception as e:  # noqa: BLE001 -- one line, never a traceback with exit 1
+        kind = failure_kind(e)
+        code = {"oom": EXIT_OOM, "disk_full": EXIT_SAVE}.get(kind, EXIT_FAILED)
+        text = str(e).strip().splitlines()
+        hint = FIXES[kind] if kind != "error" else "(MIPNERF_DEBUG=1 shows the traceback.)"
+        return fail(f"{type(e).__name__}: {text[0] if text else ''}", code, hint)
 
 
 if __name__ == "__main__":

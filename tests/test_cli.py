@@ -46,7 +46,8 @@ def test_cli_trains_evaluates_and_renders_the_default_scene(tmp_path):
                     "--max_images", "2"])
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     out = train_dir / "test_preds"
-    metrics = json.load(open(out / "metrics.json"))
+    # A partial evaluation has its own file (never the full evaluation's metrics.json).
+    metrics = json.load(open(out / "metrics_test_first2.json"))
     assert metrics["step"] == 6 and metrics["num_images"] == 2
     assert 5 < metrics["psnr"] < 40 and -1 <= metrics["ssim"] <= 1
     # The presets save the images of every test view (test_render_interval=1, as
@@ -74,7 +75,7 @@ def test_cli_trains_evaluates_and_renders_the_default_scene(tmp_path):
         (["train", "--set", "max_stepz=10"], "Unknown config key 'max_stepz'"),
         (["train", "--set", "white_bkgd=perhaps"], "white_bkgd expects a bool"),
         (["train", "--set", "batching=random"], "Config.batching='random' is invalid"),
-        (["eval", "--train_dir", "/nonexistent/run"], "no config"),
+        (["eval", "--train_dir", "/nonexistent/run"], "--train_dir /nonexistent/run does not exist"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_clear_line(argv, message, capsys, tmp_path):

@@ -193,6 +193,8 @@ class Config:
                      "test_render_interval", "prefetch", "seed"):
             if getattr(self, name) < 0:
                 bad(name, "be >= 0")
+        if self.seed >= 2**63:
+            bad("seed", "be < 2**63 (jax.random.PRNGKey takes a 64-bit signed integer)")
         for name in ("lr_init", "lr_final"):
             if getattr(self, name) <= 0:
                 bad(name, "be > 0 (the schedule interpolates log(lr))")

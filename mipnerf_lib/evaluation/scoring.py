@@ -33,7 +33,8 @@ def _ssim_fn():
 def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Optional[int] = None,
              save_images: bool = True, mesh=None, step: Optional[int] = None,
              verbose: bool = True, lpips_fn=None,
-             indices: Optional[Sequence[int]] = None) -> dict:
+             indices: Optional[Sequence[int]] = None, metrics_name: str = "metrics.json",
+             provenance: Optional[dict] = None) -> dict:
     """Render every test image, compute PSNR and SSIM, write ``metrics.json`` and PNGs.
 
     Args:
@@ -50,6 +51,11 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
       lpips_fn: optional ``fn(rgb, gt) -> float`` on ``[H, W, 3]`` images in ``[0, 1]``
         (e.g. :func:`mipnerf_lib.metrics.load_lpips`); without it LPIPS is reported as
         absent (``None``) and the average error is the "no LPIPS" one.
+      metrics_name: the results file's name in ``out_dir`` (the CLI gives partial and
+        other-split evaluations their own: :func:`~mipnerf_lib.training.provenance.
+        metrics_file_name`).
+      provenance: fields recorded in the results file (data folder, split, step, config
+        digest: :func:`~mipnerf_lib.training.provenance.result_provenance`).
 
     Returns:
       The dict written to ``metrics.json``: ``images`` (per image index, label, size,
@@ -112,7 +118,8 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
             save_png(depth_to_color(distance, acc),
                      os.path.join(out_dir, f"distance_{idx:03d}.png"))
             save_png(acc, os.path.join(out_dir, f"acc_{idx:03d}.png"))
-    results = {"step": step, "num_images": len(records), "images": records}
+    results = {**(provenance or {}), "step": step, "num_images": len(records),
+               "images": records}
     scored = [r for r in records if "psnr" in r]
     if scored:
         results["psnr"] = mean_defined([r["psnr"] for r in scored])
@@ -123,6 +130,6 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
             results["per_scale"] = per_scale_means(scored, levels)
         add_avg_error(results)
     if write:
-        with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        with open(os.path.join(out_dir, metrics_name), "w") as f:
             json.dump(results, f, indent=2)
     return results

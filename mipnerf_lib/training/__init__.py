@@ -10,6 +10,8 @@
 - :mod:`.log`, :mod:`.signals`: the metrics logger, the signal handling;
 - :mod:`.distributed`: several processes as one job (start-up, lost processes, agreed
   stops on a signal).
+- :mod:`.failures`: errors in the loop (:class:`TrainingFailed`, saved like a signal);
+  :mod:`.provenance`: what a run trained on (``run.json``) and what a result was computed from.
 
 The imports run one way: ``config <- model <- step <- loop``; ``parallel`` and
 ``checkpoints`` need neither the model nor the loop. The run's settings live in

@@ -53,7 +53,7 @@ __all__ = ["EXIT_LOST", "DEFAULT_INIT_TIMEOUT", "DEFAULT_LOST_TIMEOUT", "initial
            "Watchdog", "AgreedStop", "signal_gate", "lost_process_guard", "is_distributed"]
 
 #: Exit status of a process that ends because the job lost (or never formed) a process.
-EXIT_LOST = 6
+EXIT_LOST = 9
 #: Seconds a process waits for the whole job to form before giving up.
 DEFAULT_INIT_TIMEOUT = 120.0
 #: Seconds without a heartbeat after which a process counts as lost.

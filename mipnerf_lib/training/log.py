@@ -73,23 +73,35 @@ class MetricsLogger:
 def drop_logged_after(path, step):
     """Rewrite the JSONL log ``path`` without its records of steps after ``step`` (and without
     a line cut short by a crash); returns how many lines were dropped. The new file replaces
-    the old one in a single rename, so an interruption leaves one or the other."""
+    the old one in a single rename, so an interruption leaves one or the other. A line that
+    is not UTF-8 text, or whose ``step`` is not a number, is kept as it is, with a warning
+    naming the file and the line."""
     if not os.path.isfile(path):
         return 0
-    with open(path) as f:
+    with open(path, "rb") as f:
         lines = f.readlines()
     kept = []
-    for line in lines:
+    for number, raw in enumerate(lines, 1):
         try:
-            record = json.loads(line)
+            record = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            print(f"{path}, line {number}: not UTF-8 text; kept as it is (not a metrics "
+                  "record).", file=sys.stderr)
+            kept.append(raw if raw.endswith(b"\n") else raw + b"\n")
+            continue
         except json.JSONDecodeError:
             continue
-        if not isinstance(record, dict) or record.get("step", 0) <= step:
-            kept.append(line if line.endswith("\n") else line + "\n")
+        value = record.get("step", 0) if isinstance(record, dict) else 0
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            print(f"{path}, line {number}: step {value!r} is not a number; kept as it is.",
+                  file=sys.stderr)
+            value = 0
+        if value <= step:
+            kept.append(raw if raw.endswith(b"\n") else raw + b"\n")
     dropped = len(lines) - len(kept)
     if dropped:
         tmp = path + ".tmp"
-        with open(tmp, "w") as f:
+        with open(tmp, "wb") as f:
             f.writelines(kept)
         os.replace(tmp, path)
         print(f"{path}: dropped {dropped} line(s) logged after step {step} by the interrupted "

@@ -16,8 +16,17 @@ Progress is never lost in ordinary ways:
   SIGHUP (a closed ssh session) all save the current step and raise
   :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) saying what was saved. Further
   signals during that rescue save are held back until it is finished.
-* ``config.json`` is written once the first step has run, so a run that never started
-  leaves no config behind.
+* **Errors**: any other exception in the loop (a callback, a logger's ``OSError``, a data
+  or XLA runtime error) gets the same rescue save and raises :class:`TrainingFailed`
+  (:mod:`.failures`); a NaN/Inf state is never saved, and cleanups never mask the error.
+* **The locked folder**: if ``train_dir`` is renamed or deleted while training, the next
+  log or save step raises :class:`~.run_dir.TrainDirMovedError`: nothing is re-created.
+* **No silent restart**: a folder whose checkpoints were all set aside
+  (``corrupt_checkpoints/``) is refused unless ``restart``; a fresh start moves an earlier
+  ``metrics.jsonl`` aside. The run's first checkpoint is read back once after it is written.
+* ``config.json`` and ``run.json`` (the data trained on) are written once the first step
+  has run, so a run that never started leaves no config behind; a line with the first
+  step's loss is printed then, long before ``print_every``.
 * A non-finite loss at the first step (before any update), or in a batch with non-finite
   values or zero ``lossmult``, is reported as a data/config problem, not as divergence.
 """
@@ -39,13 +48,19 @@ from mipnerf_lib.training import checkpoints
 from mipnerf_lib.training.batching import DeviceBatcher, HostBatcher
 from mipnerf_lib.training.distributed import signal_gate
 from mipnerf_lib.training.divergence import LateCheck, TrainingDivergedError
+from mipnerf_lib.training.failures import TrainingFailed, close_all
 from mipnerf_lib.training.log import MetricsLogger, step_metrics
 from mipnerf_lib.training.parallel import check_batch_size, make_mesh, replicate
-from mipnerf_lib.training.run_dir import make_train_dir, write_config
-from mipnerf_lib.training.signals import TrainingInterrupted, signal_of, signals_held
+from mipnerf_lib.training.provenance import write_run_record
+from mipnerf_lib.training.run_dir import (TrainDirError, TrainDirMovedError, check_same_folder,
+                                          folder_identity, make_train_dir, tidy_after_failure,
+                                          write_config)
+from mipnerf_lib.training.signals import (SignalGate, TrainingInterrupted, signal_of,
+                                          signals_held)
 from mipnerf_lib.training.step import TrainState, abstract_state, init_state, make_train_step
 
-__all__ = ["TrainingDivergedError", "TrainingInterrupted", "TrainResult", "train"]
+__all__ = ["TrainingDivergedError", "TrainingInterrupted", "TrainingFailed", "TrainResult",
+           "train"]
 
 
 @dataclasses.dataclass
@@ -76,6 +91,7 @@ def train(
     progress: bool = True,
     mesh: Optional[Mesh] = None,
     compiler_options: Optional[dict] = None,
+    restart: bool = False,
 ) -> TrainResult:
     """Train (or resume) a model; the function behind ``python -m mipnerf_lib train``.
 
@@ -98,6 +114,8 @@ def train(
       progress: show a tqdm progress bar.
       mesh: the device mesh (default: all devices).
       compiler_options: XLA options for the train step (see :func:`make_train_step`).
+      restart: start from step 0 in a ``train_dir`` whose checkpoints were all set aside
+        (``corrupt_checkpoints/``); without it such a folder is refused.
 
     Returns:
       A :class:`TrainResult`.
@@ -108,6 +126,9 @@ def train(
         whether the data/config explain it or the optimisation diverged.
       TrainingInterrupted: Ctrl-C, SIGTERM or SIGHUP; the current step was saved first
         (the message says whether it was, and what the newest checkpoint is).
+      TrainingFailed: any other error in the loop (``error``; its ``kind`` tells out of
+        memory and a full disk apart); the current step was saved first, as for a signal.
+      TrainDirMovedError: ``train_dir`` was renamed or deleted while training.
       TrainDirLockedError: another process is training in ``train_dir``.
       ConfigMismatchError: ``train_dir`` holds checkpoints of another model.
       CheckpointSaveError: writing a checkpoint failed (the earlier ones are kept).
@@ -116,16 +137,18 @@ def train(
     mesh = make_mesh() if mesh is None else mesh
     check_batch_size(config.batch_size, mesh.size)
     end = config.max_steps if stop_at is None else min(int(stop_at), config.max_steps)
+    created = not os.path.isdir(train_dir)
     make_train_dir(train_dir)
     lock = checkpoints.TrainDirLock(train_dir)
     if jax.process_index() == 0:
         lock.acquire()
+    identity = folder_identity(train_dir)  # the folder locked: never another one
     manager = None
     try:
         with signal_gate().installed() as gate:
             manager = checkpoints.CheckpointManager(train_dir, keep=config.keep_checkpoints)
             run = _Run(config, train_dir, manager, mesh, end, gate, callback, progress,
-                       compiler_options)
+                       compiler_options, data_dir, identity, restart)
             try:
                 return _train(run, data_dir=data_dir, dataset=dataset, batcher=batcher)
             except TrainingInterrupted:
@@ -135,9 +158,13 @@ def train(
                 raise TrainingInterrupted(name, signum, None, None, manager.latest_step(),
                                           manager.directory) from e
     finally:
-        if manager is not None:
-            manager.close()
-        lock.release()
+        def tidy():
+            if jax.process_index() == 0:
+                tidy_after_failure(train_dir, identity, created)
+
+        # The lock goes first (its file too), so that a run folder this trainer created and
+        # left empty is removed; a trainer starting meanwhile has written its own lock file.
+        close_all(*([manager.close] if manager is not None else []), lock.release, tidy)
 
 
 @dataclasses.dataclass
@@ -153,11 +180,16 @@ class _Run:
     callback: Optional[Callable[[dict], Any]]
     progress: bool
     compiler_options: Optional[dict]
+    data_dir: Optional[str] = None  # recorded in run.json (None: a dataset object was given)
+    identity: Any = None  # folder_identity() of the locked train_dir
+    restart: bool = False  # start afresh although the checkpoints were set aside
 
 
 def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
     config, manager, end = run.config, run.manager, run.end
     graphdef, num_params, state, data_state, resumed = _init_or_resume(config, manager, run.mesh)
+    if not resumed:
+        _fresh_start(run)
     step = int(jax.device_get(state.step))
     first_step = step  # loss at this step + 1 is computed before any update of this run
     if step >= end:
@@ -196,14 +228,18 @@ def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
             if stop_signal is not None:
                 end = step  # save this step, then stop
             if step == first_step + 1:
-                checks.check_latest()  # the run has started: a first finite step
+                first = checks.check_latest()  # the run has started: a first finite step
+                check_same_folder(run.train_dir, run.identity)
                 write_config(run.train_dir, config)
+                write_run_record(run.train_dir, run.data_dir, config)
+                _first_loss_line(step, first, compile_s, config, bar)
             is_log = step % config.print_every == 0 or step == end
             is_save = step % config.save_every == 0 or step == end
             if step < end:
                 batch, data_state_next = batcher.next()
             if is_log or is_save:
                 st = checks.check_latest()
+                check_same_folder(run.train_dir, run.identity)  # moved or deleted: stop
             if is_log:
                 elapsed = time.perf_counter() - t_interval
                 metrics = step_metrics(step, st, checks.trace, steps_interval, elapsed, config,
@@ -216,8 +252,11 @@ def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
                 if run.callback is not None and run.callback(metrics) is False:
                     status, is_save, end = "stopped", True, step
             if is_save:
+                check_same_folder(run.train_dir, run.identity)
                 with run.gate.guard():
                     manager.save(step, state, config, data_state)
+                    if checks.last_saved is None or checks.last_saved < first_step:
+                        manager.read_back(step, state, run.mesh)  # the run's first save
                     checks.last_saved = step
             if bar is not None:
                 bar.update(1)
@@ -225,12 +264,13 @@ def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
             status = "stopped"
     except KeyboardInterrupt as e:
         raise _rescue(e, run, checks, state, data_state, step) from e
+    except (TrainingDivergedError, checkpoints.CheckpointError, TrainDirError):
+        raise  # never saves a NaN state, a failing save again, or into a moved folder
+    except Exception as e:  # noqa: BLE001 -- the same rescue save as a signal, then say so
+        raise _rescue_error(e, run, checks, state, data_state, step, first_step) from e
     finally:
-        batcher.close()
-        if logger is not None:
-            logger.close()
-        if bar is not None:
-            bar.close()
+        close_all(batcher.close, *([logger.close] if logger is not None else []),
+                  *([bar.close] if bar is not None else []))
     if stop_signal is not None:  # several processes: all saved this step together
         name = signal.Signals(stop_signal).name
         raise TrainingInterrupted(name, stop_signal, step, step, manager.latest_step(),
@@ -309,14 +349,87 @@ def _rescue(error, run, checks, state, data_state, step) -> TrainingInterrupted:
     manager, config = run.manager, run.config
     with signals_held(step):
         checks.flush()
-        saved, message = _save_on_interrupt(manager, state, config, data_state,
-                                            checks.last_saved)
+        try:
+            check_same_folder(run.train_dir, run.identity)  # never re-create a moved run
+        except TrainDirMovedError as e:
+            saved, message = None, str(e)
+        else:
+            saved, message = _save_on_interrupt(manager, state, config, data_state,
+                                                checks.last_saved)
         if saved is not None and not os.path.exists(os.path.join(run.train_dir,
                                                                  "config.json")):
             write_config(run.train_dir, config)
+            write_run_record(run.train_dir, run.data_dir, config)
         reached = saved if saved is not None else step
     return TrainingInterrupted(name, signum, reached, saved, manager.latest_step(),
                                manager.directory, message)
+
+
+def _rescue_error(error, run, checks, state, data_state, step, first_step) -> TrainingFailed:
+    """The rescue save of :func:`_rescue` after an error in the loop (not a NaN/Inf loss:
+    ``checks.flush()`` raises :class:`TrainingDivergedError` for one, and nothing is saved).
+    Before the run's first step nothing is saved (nothing was trained)."""
+    manager, config = run.manager, run.config
+    saved, message = None, None
+    with signals_held(step):
+        checks.flush()
+        try:
+            if step == first_step:
+                raise _NothingTrained
+            check_same_folder(run.train_dir, run.identity)
+        except TrainDirMovedError as e:
+            message = str(e)
+        except _NothingTrained:
+            pass
+        else:
+            saved, message = _save_on_interrupt(manager, state, config, data_state,
+                                                checks.last_saved)
+            if saved is not None and not os.path.exists(os.path.join(run.train_dir,
+                                                                     "config.json")):
+                write_config(run.train_dir, config)
+                write_run_record(run.train_dir, run.data_dir, config)
+    return TrainingFailed(error, saved if saved is not None else step, saved,
+                          manager.latest_step(), manager.directory, message)
+
+
+class _NothingTrained(Exception):
+    pass
+
+
+def _fresh_start(run) -> None:
+    """Before step 0 in ``train_dir``: refuse a folder whose checkpoints were all set aside
+    (unless ``restart``), and move an earlier run's ``metrics.jsonl`` aside."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    corrupt = os.path.join(run.train_dir, checkpoints.CORRUPT_SUBDIR)
+    if os.path.isdir(corrupt):
+        if not run.restart:  # every process refuses (a shared train_dir), not only the first
+            raise TrainDirError(
+                f"{run.train_dir} has no readable checkpoint: they were set aside in {corrupt} "
+                "by an earlier resume. Not starting over silently: pass --restart (train(..., "
+                "restart=True)) to train from step 0 in this folder, or use a new --train_dir.")
+        if jax.process_index() != 0:
+            return
+        os.replace(corrupt, f"{corrupt}.before-restart-{stamp}")
+    if jax.process_index() != 0:
+        return
+    log = os.path.join(run.train_dir, "metrics.jsonl")
+    if os.path.isfile(log):
+        aside = os.path.join(run.train_dir, f"metrics.before-restart-{stamp}.jsonl")
+        os.replace(log, aside)
+        print(f"Starting from step 0: moved the earlier run's log to {aside}.", flush=True)
+
+
+def _first_loss_line(step, stats, compile_s, config, bar) -> None:
+    """One line after the run's first step (process 0), long before ``print_every``."""
+    if jax.process_index() != 0 or stats is None:
+        return
+    compiled = "" if compile_s is None else f" (compiling took {compile_s:.1f} s)"
+    line = (f"step {step}: loss {float(stats['loss']):.5f}{compiled}; the next lines every "
+            f"print_every={config.print_every} steps")
+    if bar is not None:
+        bar.write(line)
+    else:
+        print(line, flush=True)
 
 
 def _save_on_interrupt(manager, state, config, data_state, last_saved):

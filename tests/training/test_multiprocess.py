@@ -27,6 +27,7 @@ import jax
 import numpy as np
 import pytest
 
+from mipnerf_lib.training.distributed import EXIT_LOST
 from tests.conftest import REPO, as_overrides, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -201,13 +202,13 @@ def stopped_jobs(scene, tmp_path_factory):
 
 
 def test_lost_process_ends_the_others_within_the_bound(stopped_jobs):
-    """SIGKILL to process 1 mid-run: process 0 exits with code 6 within --lost_timeout
+    """SIGKILL to process 1 mid-run: process 0 exits with EXIT_LOST (9) within --lost_timeout
     (plus a margin), naming the lost process and the resume command; the newest complete
     checkpoint is readable."""
     train_dir, [(rc, out, err), (rc1, _, _)], waited = stopped_jobs["lost"]
     print(f"process 0 exited within {waited:.1f} s of process 1's SIGKILL")
     assert rc1 == -signal.SIGKILL
-    assert rc == 6, err[-3000:]
+    assert rc == EXIT_LOST, err[-3000:]
     assert waited < LOST_TIMEOUT + 15
     last = [line for line in err.splitlines() if line.strip()][-1]
     assert "process 1 of 2 was lost" in last and "python -m mipnerf_lib train" in last, last
@@ -248,7 +249,7 @@ def test_two_process_eval_writes_metrics_once(scene, runs, tmp_path):
 
 
 def test_missing_coordinator_fails_in_bounded_time_with_one_line(scene, tmp_path):
-    """Process 1 of 2 with nobody at the coordinator's address: exit 6 after --init_timeout
+    """Process 1 of 2 with nobody at the coordinator's address: exit EXIT_LOST (9) after --init_timeout
     seconds with a one-line message, not JAX's five-minute wait and C++ stack."""
     t0 = time.monotonic()
     proc = subprocess.Popen(
@@ -258,7 +259,7 @@ def test_missing_coordinator_fails_in_bounded_time_with_one_line(scene, tmp_path
         cwd=REPO, env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     (rc, _, err), = _wait([proc], timeout=60)
     waited = time.monotonic() - t0
-    assert rc == 6, err[-3000:]
+    assert rc == EXIT_LOST, err[-3000:]
     assert waited < 3 + 20
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines[-1].startswith("python -m mipnerf_lib: error: the job did not form within 3 s")
@@ -267,7 +268,7 @@ def test_missing_coordinator_fails_in_bounded_time_with_one_line(scene, tmp_path
 
 def test_multihost_detected_from_slurm_without_coordinator_fails_in_bounded_time(scene,
                                                                                  tmp_path):
-    """``--multihost`` in a (simulated) Slurm task whose coordinator never starts: exit 6
+    """``--multihost`` in a (simulated) Slurm task whose coordinator never starts: exit EXIT_LOST (9)
     after --init_timeout with one line (JAX alone waits five minutes, then aborts with a C++
     stack)."""
     env = dict(_env(2), SLURM_JOB_ID="4242", SLURM_STEP_NODELIST="127.0.0.1", SLURM_NTASKS="2",
@@ -277,7 +278,7 @@ def test_multihost_detected_from_slurm_without_coordinator_fails_in_bounded_time
         [sys.executable, "-m", "mipnerf_lib", *_train_args(scene, tmp_path / "slurm"),
          "--multihost", "--init_timeout", "3"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 6, proc.stderr[-3000:]
+    assert proc.returncode == EXIT_LOST, proc.stderr[-3000:]
     assert time.monotonic() - t0 < 3 + 20
     last = [line for line in proc.stderr.splitlines() if line.strip()][-1]
     assert last.startswith("python -m mipnerf_lib: error: the job did not form within 3 s: "
@@ -315,7 +316,7 @@ def test_cli_constants_match_the_distributed_module():
 
 def test_a_process_that_fails_ends_the_others_at_once_with_one_line(scene, tmp_path):
     """Process 0 refuses to train (train_dir locked by another trainer: exit 5); process 1
-    stops within a heartbeat with exit 6, naming process 0 and its exit code, instead of
+    stops within a heartbeat with exit EXIT_LOST (9), naming process 0 and its exit code, instead of
     JAX's abort when the coordinator goes away."""
     import fcntl
 
@@ -326,7 +327,7 @@ def test_a_process_that_fails_ends_the_others_at_once_with_one_line(scene, tmp_p
         results = _wait(_start(_train_args(scene, train_dir), extra=["--lost_timeout", "5"]),
                         timeout=60)
     (rc0, _, err0), (rc1, _, err1) = results
-    assert (rc0, rc1) == (5, 6), err0[-2000:] + err1[-2000:]
+    assert (rc0, rc1) == (5, EXIT_LOST), err0[-2000:] + err1[-2000:]
     assert "Another trainer is running" in err0
     last = [line for line in err1.splitlines() if line.strip()][-1]
     assert "process 0 of 2 failed (exit code 5" in last, last

@@ -4,13 +4,20 @@ Layout of a training directory::
 
     train_dir/
       config.json              the run's Config (human-readable copy)
+      run.json                 what it trains on: absolute data folder, loader, split
+                               (:mod:`mipnerf_lib.training.provenance`)
       metrics.jsonl, events.*  logs (training.train)
       checkpoints/<step>/      one Orbax checkpoint per saved step:
         state/                   TrainState (step, params, opt_state, rng)
         config/                  the Config as JSON
         data_state/              the data pipeline's position (JSON)
+        checksums.json           SHA-256 of every file, verified before a restore
+                                 (:mod:`.checksums`; a flipped bit skips to the older step)
 
       train.lock               held (``fcntl.flock``) by the one trainer of this folder
+                               (deleted when it stops)
+      corrupt_checkpoints/     unreadable steps set aside by a resume; a folder with these
+                               and no readable step is only trained again with --restart
 
 The package: :mod:`.errors` (the exceptions), :mod:`.manager` (:class:`CheckpointManager`),
 :mod:`.one_off` (:func:`save_checkpoint`, :func:`restore_checkpoint`, :func:`latest_step`,
@@ -26,9 +33,9 @@ step. When a restore fails, the cause is told apart before anything is done abou
   naming the fields that differ; nothing is moved, whoever asks.
 * a step folder that **vanished** meanwhile (a trainer rotated it away while ``eval``
   read) is skipped: the next newest step is tried.
-* a step whose **bytes are unreadable** (truncated files, a half-copied folder) is skipped
-  with a warning; only a *writing* manager (the trainer's) moves it to
-  ``train_dir/corrupt_checkpoints/`` (nothing is deleted). Read-only users
+* a step whose **checksum** differs or whose **bytes are unreadable** (truncated files, a
+  half-copied folder) is skipped with a warning; only a *writing* manager (the trainer's)
+  moves it to ``train_dir/corrupt_checkpoints/`` (nothing is deleted). Read-only users
   (``read_only=True``: eval, render, :func:`restore_checkpoint`) never move, delete or
   write anything.
 """

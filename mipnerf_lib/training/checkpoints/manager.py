@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from mipnerf_lib.training.checkpoints.checksums import verify_checksums, write_checksums
+from mipnerf_lib.training.run_dir import check_orbax_path
 from mipnerf_lib.training.checkpoints.errors import (CheckpointError, CheckpointSaveError,
                                                      ConfigMismatchError, StepVanishedError)
 
@@ -120,6 +122,7 @@ class CheckpointManager:
     def __init__(self, train_dir: str, keep: int = 3, read_only: bool = False):
         if int(keep) != keep or keep < 1:
             raise ValueError(f"keep must be a positive integer, got {keep!r}.")
+        check_orbax_path(train_dir)
         self.train_dir = os.path.abspath(train_dir)
         self.directory = checkpoint_dir(train_dir)
         self.read_only = bool(read_only)
@@ -130,12 +133,18 @@ class CheckpointManager:
         else:
             options = ocp.CheckpointManagerOptions(
                 max_to_keep=int(keep), create=True, enable_async_checkpointing=False)
-        try:
-            self._manager = ocp.CheckpointManager(self.directory, options=options)
-        except Exception as e:  # noqa: BLE001 -- re-raised with the directory
-            raise CheckpointError(
-                f"Cannot open the checkpoint directory {self.directory}: {e}"
-            ) from e
+        for attempt in range(5):
+            try:
+                self._manager = ocp.CheckpointManager(self.directory, options=options)
+                break
+            except Exception as e:  # noqa: BLE001 -- re-raised with the directory
+                # A reader listing the steps while a trainer rotates one away: look again.
+                if self.read_only and attempt < 4 and os.path.isdir(self.directory):
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise CheckpointError(
+                    f"Cannot open the checkpoint directory {self.directory}: {e}"
+                ) from e
 
     # -- queries
     def all_steps(self) -> list[int]:
@@ -175,6 +184,8 @@ class CheckpointManager:
         try:
             self._manager.save(step, args=ocp.args.Composite(**items), force=True)
             self._manager.wait_until_finished()
+            if jax.process_index() == 0:
+                write_checksums(os.path.join(self.directory, str(step)))
         except Exception as e:  # noqa: BLE001
             previous = [x for x in self.all_steps() if x != step]
             kept = (f"the newest checkpoint on disk is step {previous[-1]}" if previous
@@ -208,6 +219,7 @@ class CheckpointManager:
             data_state=ocp.args.JsonRestore(),
         )
         folder = os.path.join(self.directory, str(step))
+        verify_checksums(folder)  # CheckpointError naming the file: damage, not a mismatch
         try:
             out = self._manager.restore(int(step), args=args)
             state = out["state"]
@@ -225,6 +237,18 @@ class CheckpointManager:
             ) from e
         data_state = out.get("data_state") or {}
         return Restored(int(step), state, out.get("config") or None, data_state.get("value"))
+
+    def read_back(self, step: int, state, mesh=None) -> None:
+        """Read the checkpoint of ``step`` back once (the first one a run writes): a folder
+        whose checkpoints cannot be read raises :class:`CheckpointSaveError` now, not at
+        the resume."""
+        try:
+            jax.block_until_ready(self.restore(step, state, mesh).state)
+        except Exception as e:  # noqa: BLE001
+            raise CheckpointSaveError(
+                f"The checkpoint of step {step} was written to {self.directory} but cannot be "
+                f"read back ({type(e).__name__}: {e}); the filesystem or path does not keep "
+                "checkpoints: use another --train_dir.") from e
 
     def saved_config(self, step: int) -> Optional[dict]:
         """The config stored with checkpoint ``step`` (``None`` if it cannot be read)."""
