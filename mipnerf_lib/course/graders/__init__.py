@@ -31,10 +31,13 @@ grader                          the student writes                          note
 ``check_renderer``              ``fn(rays, field, num_samples) -> (rgb      05        :mod:`.coarse_renderer`
                                 [B, 3], weights [B, S])``
 ``check_table1_average``        ``fn(psnr, ssim, lpips=None) -> float``     07        :mod:`.tables`
+``check_pixel_footprints``      ``fn(n) -> (means [n, n, 2], variances      08        :mod:`.aliasing2d`
+                                [n, n, 2])``
 ``check_prediction``            a typed number for a question id            01-05     :mod:`.predictions`
 ==============================  ==========================================  ========  =====================
 """
 
+from mipnerf_lib.course.graders.aliasing2d import check_pixel_footprints
 from mipnerf_lib.course.graders.encoding import check_expected_sin, check_integrated_pos_enc
 from mipnerf_lib.course.graders.gaussians import check_frustum_moments, check_lift_gaussian
 from mipnerf_lib.course.graders.mlp import check_mlp_parameter_count, count_mlp_parameters
@@ -61,5 +64,6 @@ __all__ = [
     "check_prediction",
     "check_renderer",
     "check_table1_average",
+    "check_pixel_footprints",
     "ToyField",
 ]
