@@ -256,6 +256,13 @@ def _discard(respawn=True):
     _WORKER = _Worker() if respawn else None
 
 
+def prestart():
+    """Start the worker in the background (it imports the library while the caller goes on)."""
+    global _WORKER
+    if _WORKER is None or _WORKER.proc.poll() is not None:
+        _WORKER = _Worker()
+
+
 def shutdown():
     """Stop the worker (it also ends by itself when this process closes its pipe)."""
     _discard(respawn=False)
