@@ -217,3 +217,21 @@ def test_gradebook_and_feedback(batch):
     assert "write it yourself" in feedback
     assert "BEGIN HIDDEN TESTS" not in feedback and "seed=6" not in feedback
     assert json.loads((out / "results.json").read_text())
+
+
+def test_nbgrader_generate_assignment_gives_the_same_student_version(release_dir, tmp_path):
+    # An nbgrader course can take the source notebooks as they are: its own command writes the
+    # same student version as `release`.
+    import subprocess
+    import sys
+
+    (tmp_path / "source" / "02").mkdir(parents=True)
+    (tmp_path / "source" / "02" / NB02).write_bytes((NOTEBOOKS / NB02).read_bytes())
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "02", f"--CourseDirectory.root={tmp_path}",
+                    f"--CourseDirectory.db_url=sqlite:///{tmp_path / 'gradebook.db'}"],
+                   check=True, cwd=tmp_path, capture_output=True, timeout=300)
+    theirs = nbformat.read(tmp_path / "release" / "02" / NB02, as_version=4)
+    ours = nbformat.read(release_dir / "notebooks" / NB02, as_version=4)
+    assert [c.source for c in theirs.cells] == [c.source for c in ours.cells]
+    assert [c.metadata.get("nbgrader", {}).get("grade_id") for c in theirs.cells] == \
+        [c.metadata.get("nbgrader", {}).get("grade_id") for c in ours.cells]

@@ -161,6 +161,11 @@ def _serve(channel):
 def _worker_main():
     if os.name == "posix":
         _limit_memory()
+    import signal
+
+    # Ctrl-C / the stop button / a kernel shutdown signal the whole process group: the parent
+    # handles it (and kills this worker), so the worker does not print a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The protocol owns the real stdout; anything else written to fd 1 goes to stderr.
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
