@@ -24,11 +24,12 @@ the two commands here do the same without a course directory or a database:
     autogrades submitted notebooks headless and writes ``DIR/gradebook.csv`` (one row per
     student and notebook: the points of each exercise, the total and the maximum),
     ``DIR/feedback/<student>.md`` (per exercise: the points and the graders' messages) and
-    ``DIR/results.json``. The student is the name of the submission's folder (nbgrader's
-    ``submitted/<student>/<assignment>/<notebook>.ipynb`` layout: the folder above the
-    assignment). The instructor's source notebook of the same file name supplies the test
-    cells, like nbgrader's ``OverwriteCells``: a student's edits to (or deletion of) a test
-    cell do not count, and the hidden tests run.
+    ``DIR/results.json``; ``--jobs N`` grades N submissions at a time. The student is the
+    name of the submission's folder (nbgrader's ``submitted/<student>/<assignment>/
+    <notebook>.ipynb`` layout: the folder above the assignment). The instructor's source
+    notebook of the same file name supplies the test cells, like nbgrader's
+    ``OverwriteCells``: a student's edits to (or deletion of) a test cell do not count, and
+    the hidden tests run.
 
 Why not nbgrader's ``autograde``: it executes the notebook in a Jupyter kernel with a
 per-cell timeout only, needs the gradebook database and a course directory, and a cell that
@@ -159,7 +160,8 @@ def _merge(submission, source):
         gid = meta.get("grade_id")
         if gid in src_by_id:
             src = src_by_id[gid]
-            if _nbgrader_meta(src).get("grade") or _nbgrader_meta(src).get("locked") and not _nbgrader_meta(src).get("solution"):
+            meta = _nbgrader_meta(src)
+            if meta.get("grade") or (meta.get("locked") and not meta.get("solution")):
                 merged.cells[i] = copy.deepcopy(src)
     return merged
 
@@ -208,9 +210,11 @@ def _run_submission(notebook_path, progress_path, cwd, time_limit, cell_time_lim
         current = records.get("running")
         if reason and reason[0] == "time":
             cells.update(skipped)
-            cells["__timeout__"] = {"ok": False, "error": f"The notebook ran for more than {time_limit:g} s and was stopped."}
+            cells["__timeout__"] = {"ok": False,
+                                    "error": f"The notebook ran for more than {time_limit:g} s and was stopped."}
             if current is not None:
-                cells[current[0]] = {"ok": False, "output": "", "error": "This cell was running when the notebook's time ran out."}
+                cells[current[0]] = {"ok": False, "output": "",
+                                     "error": "This cell was running when the notebook's time ran out."}
             return cells
         if current is None:  # died outside a cell (start-up): nothing to skip
             cells.update(skipped)
@@ -262,65 +266,73 @@ def _read_progress(path):
     return state
 
 
-def grade(submissions, out, source=DEFAULT_SOURCE, time_limit=900.0, cell_time_limit=120.0, memory_gb=8.0):
+def grade(submissions, out, source=DEFAULT_SOURCE, time_limit=900.0, cell_time_limit=120.0, memory_gb=8.0, jobs=1):
     """Autograde ``submissions`` (paths of notebooks); write the gradebook and the feedback.
 
-    Returns the list of result dicts (``student``, ``notebook``, ``exercises``: ``[(grade_id,
-    points, max_points, message)]``, ``total``, ``max_total``).
+    ``jobs`` submissions are graded at the same time (each in its own processes). Returns the
+    list of result dicts (``student``, ``notebook``, ``exercises``: ``[(grade_id, points,
+    max_points, message)]``, ``total``, ``max_total``, ``cell_errors``), in the order given.
     """
-    import nbformat
+    from concurrent.futures import ThreadPoolExecutor
 
     out, source = Path(out), Path(source)
     (out / "work").mkdir(parents=True, exist_ok=True)
-    results = []
-    for number, path in enumerate(map(Path, submissions)):
-        student = _student_of(path)
-        src_path = source / path.name
-        if not src_path.exists():
-            raise FileNotFoundError(f"no source notebook {src_path} for the submission {path}")
-        src = nbformat.read(src_path, as_version=4)
-        try:
-            sub = nbformat.read(path, as_version=4)
-        except Exception as err:  # noqa: BLE001 - an unreadable submission gets zero, the batch goes on
-            sub = None
-            unreadable = f"The notebook could not be read: {type(err).__name__}: {err}"
-        tests = graded_cells(src)
-        exercises, cell_errors = [], []
-        if sub is None:
-            exercises = [(gid, 0.0, pts, unreadable) for gid, pts, _ in tests]
-        else:
-            merged = _merge(sub, src)
-            work = out / "work" / f"{number:03d}_{student}_{path.stem}.ipynb"
-            nbformat.write(merged, work)
-            cells = _run_submission(work, work.with_suffix(".progress"), source, time_limit, cell_time_limit, memory_gb)
-            where = {(_nbgrader_meta(c).get("grade_id")): i for i, c in enumerate(merged.cells)}
-            test_cells = {where.get(gid) for gid, _, _ in tests}
-            cell_errors = [(i, rec.get("error", "")) for i, rec in sorted(
-                (k, v) for k, v in cells.items() if isinstance(k, int)) if not rec["ok"] and i not in test_cells]
-            previous = -1
-            for gid, pts, _ in tests:
-                index = where.get(gid)
-                if index is None:
-                    exercises.append((gid, 0.0, pts, "The test cell is missing from the notebook."))
-                    continue
-                # Errors of the student's own cells of this exercise (between the previous test and this one).
-                own = [f"Your cell {j} (above this test) failed: {cells[j]['error']}" for j in range(previous + 1, index)
-                       if j in cells and not cells[j]["ok"] and _nbgrader_meta(merged.cells[j]).get("solution")]
-                previous = index
-                rec = cells.get(index)
-                if rec is None:
-                    why = cells.get("__timeout__", cells.get("__crash__", {})).get("error", "The cell did not run.")
-                    exercises.append((gid, 0.0, pts, "\n".join(own + [why])))
-                    continue
-                message = "\n".join(x for x in (*own, rec.get("output", "").strip(), rec.get("error", "").strip()) if x)
-                exercises.append((gid, pts if rec["ok"] else 0.0, pts, message))
-        total = sum(e[1] for e in exercises)
-        results.append({"student": student, "notebook": path.name, "submission": str(path), "exercises": exercises,
-                        "total": total, "max_total": sum(e[2] for e in exercises), "cell_errors": cell_errors})
+    paths = [Path(p) for p in submissions]
+    missing = [str(p) for p in paths if not (source / p.name).exists()]
+    if missing:  # checked before anything runs: an instructor's mistake, not a student's
+        raise FileNotFoundError(f"no notebook of the same name in {source} for: {', '.join(missing)}")
+    args = [(number, path, out, source, time_limit, cell_time_limit, memory_gb) for number, path in enumerate(paths)]
+    with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
+        results = list(pool.map(lambda a: _grade_one(*a), args))
     _write_gradebook(out / "gradebook.csv", results)
     _write_feedback(out / "feedback", results)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     return results
+
+
+def _grade_one(number, path, out, source, time_limit, cell_time_limit, memory_gb):
+    import nbformat
+
+    student = _student_of(path)
+    src = nbformat.read(source / path.name, as_version=4)
+    tests = graded_cells(src)
+    exercises, cell_errors = [], []
+    try:
+        sub = nbformat.read(path, as_version=4)
+    except Exception as err:  # noqa: BLE001 - an unreadable submission gets zero, the batch goes on
+        sub = None
+        unreadable = f"The notebook could not be read: {type(err).__name__}: {err}"
+    if sub is None:
+        exercises = [(gid, 0.0, pts, unreadable) for gid, pts, _ in tests]
+    else:
+        merged = _merge(sub, src)
+        work = out / "work" / f"{number:03d}_{student}_{path.stem}.ipynb"
+        nbformat.write(merged, work)
+        cells = _run_submission(work, work.with_suffix(".progress"), source, time_limit, cell_time_limit, memory_gb)
+        where = {(_nbgrader_meta(c).get("grade_id")): i for i, c in enumerate(merged.cells)}
+        test_cells = {where.get(gid) for gid, _, _ in tests}
+        cell_errors = [(i, rec.get("error", "")) for i, rec in sorted(
+            (k, v) for k, v in cells.items() if isinstance(k, int)) if not rec["ok"] and i not in test_cells]
+        previous = -1
+        for gid, pts, _ in tests:
+            index = where.get(gid)
+            if index is None:
+                exercises.append((gid, 0.0, pts, "The test cell is missing from the notebook."))
+                continue
+            # Errors of the student's own cells of this exercise (between the previous test and this one).
+            own = [f"Your cell {j} (above this test) failed: {cells[j]['error']}" for j in range(previous + 1, index)
+                   if j in cells and not cells[j]["ok"] and _nbgrader_meta(merged.cells[j]).get("solution")]
+            previous = index
+            rec = cells.get(index)
+            if rec is None:
+                why = cells.get("__timeout__", cells.get("__crash__", {})).get("error", "The cell did not run.")
+                exercises.append((gid, 0.0, pts, "\n".join(own + [why])))
+                continue
+            message = "\n".join(x for x in (*own, rec.get("output", "").strip(), rec.get("error", "").strip()) if x)
+            exercises.append((gid, pts if rec["ok"] else 0.0, pts, message))
+    return {"student": student, "notebook": path.name, "submission": str(path), "exercises": exercises,
+            "total": sum(e[1] for e in exercises), "max_total": sum(e[2] for e in exercises),
+            "cell_errors": cell_errors}
 
 
 def _write_gradebook(path, results):
@@ -479,6 +491,7 @@ def build_parser():
     gr.add_argument("--time-limit", type=float, default=900.0, help="seconds per submission (default: %(default)s)")
     gr.add_argument("--cell-time-limit", type=float, default=120.0, help="seconds per cell (default: %(default)s)")
     gr.add_argument("--memory-gb", type=float, default=8.0, help="address space per submission, GiB (POSIX)")
+    gr.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default: 1)")
     one = sub.add_parser("run-one", help=argparse.SUPPRESS)
     one.add_argument("notebook")
     one.add_argument("--progress", required=True)
@@ -493,7 +506,8 @@ def main(argv=None):
         written = release(args.out, args.source, copy_library=not args.no_library)
         print(f"wrote {len(written)} student notebooks to {Path(args.out) / 'notebooks'}")
     elif args.command == "grade":
-        results = grade(args.submissions, args.out, args.source, args.time_limit, args.cell_time_limit, args.memory_gb)
+        results = grade(args.submissions, args.out, args.source, args.time_limit, args.cell_time_limit, args.memory_gb,
+                        args.jobs)
         for r in results:
             print(f"{r['student']:>20}  {r['notebook']:<45} {_num(r['total']):>5} / {_num(r['max_total'])}")
         print(f"gradebook: {Path(args.out) / 'gradebook.csv'}; feedback: {Path(args.out) / 'feedback'}")

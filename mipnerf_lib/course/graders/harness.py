@@ -249,7 +249,8 @@ def _explain_remote(outcome, shapes):
     if name == "KeyboardInterrupt":
         return f"{explain_base_exception(KeyboardInterrupt())}\nInputs had shapes {shapes}."
     if name in ("GeneratorExit", "ForbiddenCall") or not _is_exception_name(name):
-        return f"Your function raised {text}, which stops a program: return a value instead.\nInputs had shapes {shapes}."
+        return (f"Your function raised {text}, which stops a program: return a value instead.\n"
+                f"Inputs had shapes {shapes}.")
     msg = f"Your function raised an error on valid inputs: {text}\nInputs had shapes {shapes}."
     if memory_error:
         msg += "\n  Hint: it asked for more memory than the grader allows; the inputs are small."
@@ -274,7 +275,10 @@ def _call_isolated(fn, args, shapes):
         payload = cloudpickle.dumps((fn, args))
     except Exception:  # noqa: BLE001 - e.g. a jax.jit-wrapped function: run it here instead
         return None
-    outcome = sandbox.run(payload, _FORBID, TIME_LIMIT)
+    try:
+        outcome = sandbox.run(payload, _FORBID, TIME_LIMIT)
+    except RuntimeError:  # the worker could not start (e.g. too little memory): run it here
+        return None
     printed = outcome[-1] if outcome[0] in ("ok", "raised", "forbidden", "unreadable") else ""
     if printed:
         print(printed, end="" if printed.endswith("\n") else "\n")
