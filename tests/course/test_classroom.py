@@ -2,7 +2,8 @@
 
 One release of every notebook and one grading batch serve all tests (the batch takes a few
 minutes on two cores): the instructor's notebooks, the blank student release and hostile
-submissions, each in the nbgrader layout ``submitted/<student>/<assignment>/<notebook>``.
+submissions (hangs, exits, 20 GB, the library's own function, edited inputs, a patched grader
+and an edited test cell), each in nbgrader's layout ``submitted/<student>/<assignment>/``.
 """
 
 import csv
@@ -79,6 +80,17 @@ while True:
         pass
 '''
 
+TAMPER = '''
+import numpy
+from mipnerf_lib.course import graders as _graders
+
+_graders.check_expected_sin = lambda *args, **kwargs: True  # a grader that always agrees
+numpy.isclose = lambda a, b, *args, **kwargs: numpy.ones(numpy.shape(a), bool)
+
+def my_expected_sin(x, x_var):
+    return x, x_var
+'''
+
 # student -> (notebook, {solution grade_id: replacement source}, expected points per test grade_id)
 HOSTILE = {
     "loop": (NB02, {"nb02-ex1-frustum_moments": LOOP}, {"nb02-ex1-frustum_moments-test": 0, "nb02-ex5-lift-test": 2}),
@@ -89,6 +101,9 @@ HOSTILE = {
                       {"nb02-ex1-frustum_moments-test": 3, "nb02-ex5-lift-test": 0}),
     "alloc": (NB03, {"nb03-ex1-expected_sin": ALLOC, "nb03-ex2-ipe": IPE_ALONE},
               {"nb03-ex1-expected_sin-test": 0, "nb03-ex2-ipe-test": 3}),
+    "tamper": (NB03, {"nb03-ex1-expected_sin": TAMPER, "nb03-ex1-expected_sin-test": "assert True",
+                      "nb03-ex2-ipe": IPE_ALONE},
+               {"nb03-ex1-expected_sin-test": 0, "nb03-ex2-ipe-test": 3}),
     "library": (NB03, {"nb03-ex2-ipe": LIBRARY}, {"nb03-ex1-expected_sin-test": 2, "nb03-ex2-ipe-test": 0}),
 }
 
@@ -200,6 +215,7 @@ def test_hostile_submissions_get_zero_on_that_exercise_only(batch):
     assert "was stopped" in messages["toplevel_hang"]["nb02-ex5-lift-test"]
     assert "MemoryError" in messages["alloc"]["nb03-ex1-expected_sin-test"]
     assert "write it yourself" in messages["library"]["nb03-ex2-ipe-test"]
+    assert "not yet" in messages["tamper"]["nb03-ex1-expected_sin-test"]  # the real grader ran
     assert elapsed < n * TIME_LIMIT / 2  # two at a time
 
 
