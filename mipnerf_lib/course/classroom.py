@@ -479,7 +479,7 @@ def _run_one(notebook, progress, skip, memory_gb):
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m mipnerf_lib.course",
                                      description="Student releases and autograding of the course's notebooks.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{release,grade}")
     rel = sub.add_parser("release", help="write the student version of every notebook")
     rel.add_argument("--out", required=True, help="folder to write (DIR/notebooks, DIR/mipnerf_lib)")
     rel.add_argument("--source", default=str(DEFAULT_SOURCE), help="the instructor's notebooks (default: %(default)s)")
@@ -492,7 +492,7 @@ def build_parser():
     gr.add_argument("--cell-time-limit", type=float, default=120.0, help="seconds per cell (default: %(default)s)")
     gr.add_argument("--memory-gb", type=float, default=8.0, help="address space per submission, GiB (POSIX)")
     gr.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default: 1)")
-    one = sub.add_parser("run-one", help=argparse.SUPPRESS)
+    one = sub.add_parser("run-one")  # internal: one submission, in its own process
     one.add_argument("notebook")
     one.add_argument("--progress", required=True)
     one.add_argument("--skip", default="-")
