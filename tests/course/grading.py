@@ -3,11 +3,11 @@
 import importlib.util
 import pathlib
 
-SOLUTIONS = pathlib.Path(__file__).resolve().parents[2] / "notebooks" / "solutions"
+SOLUTIONS = pathlib.Path(__file__).resolve().parent / "solutions"
 
 
 def load_solution(name):
-    """The module ``notebooks/solutions/<name>.py`` (the solutions are not a package on the path)."""
+    """The module ``tests/course/solutions/<name>.py``, loaded from its file (not imported as a package)."""
     spec = importlib.util.spec_from_file_location(f"mipnerf_solutions_{name}", SOLUTIONS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -4,7 +4,10 @@ notebook, all re-exported here (``from mipnerf_lib.course import graders``).
 Each grader calls the student's function on fixed random inputs, compares the answer with
 the library (the single source of truth), and prints either a success message or the
 *first* mismatch in plain words, with a hint about the most likely mistake. It returns
-``True`` or ``False`` and never raises (:mod:`.harness` holds that contract). Students may
+``True`` or ``False`` and never raises (:mod:`.harness` holds that contract). The student's
+function runs in a separate worker process (:mod:`.sandbox`): killed at the time limit,
+limited in memory, on copies of the inputs, and without the library function that the
+exercise asks for. Students may
 write their functions with NumPy or ``jax.numpy``: inputs are NumPy ``float32`` arrays and
 answers are converted with ``np.asarray``.
 
@@ -31,10 +34,13 @@ grader                          the student writes                          note
 ``check_renderer``              ``fn(rays, field, num_samples) -> (rgb      05        :mod:`.coarse_renderer`
                                 [B, 3], weights [B, S])``
 ``check_table1_average``        ``fn(psnr, ssim, lpips=None) -> float``     07        :mod:`.tables`
+``check_pixel_footprints``      ``fn(n) -> (means [n, n, 2], variances      08        :mod:`.aliasing2d`
+                                [n, n, 2])``
 ``check_prediction``            a typed number for a question id            01-05     :mod:`.predictions`
 ==============================  ==========================================  ========  =====================
 """
 
+from mipnerf_lib.course.graders.aliasing2d import check_pixel_footprints
 from mipnerf_lib.course.graders.encoding import check_expected_sin, check_integrated_pos_enc
 from mipnerf_lib.course.graders.gaussians import check_frustum_moments, check_lift_gaussian
 from mipnerf_lib.course.graders.mlp import check_mlp_parameter_count, count_mlp_parameters
@@ -61,5 +67,6 @@ __all__ = [
     "check_prediction",
     "check_renderer",
     "check_table1_average",
+    "check_pixel_footprints",
     "ToyField",
 ]

@@ -22,19 +22,34 @@ def _frustum_case(rng, n, t_lo, t_hi, w_lo, w_hi):
     return t0.astype(np.float32), t1.astype(np.float32), r.astype(np.float32)
 
 
+def _demand_float32(answer, names):
+    """The exercise is about float32: an answer computed (and returned) in float64 does not count."""
+    for value, name in zip(answer, names):
+        dtype = getattr(value, "dtype", None)
+        if dtype is not None and np.dtype(dtype) == np.float64:
+            raise Fail(
+                f"{name} is float64, but the inputs are float32 and so is the model: this exercise "
+                "is about staying accurate *in float32*. Do not cast to float64 (np.float64, "
+                "astype, np.asarray(..., np.float64)); compute with the float32 inputs as given."
+            )
+
+
 def check_frustum_moments(fn, seed=0):
     """Grade ``fn(t0, t1, base_radius) -> (t_mean, t_var, r_var)`` (Eq. 7).
 
     Compared with ``gaussians.frustum_moments`` on wide frustums first, then on narrow ones
     (``t1 - t0`` down to 1e-3 at ``t`` up to 6) where only the stable form keeps float32
-    precision.
+    precision. Answers must be float32 arrays (the inputs' dtype): in float64 the naive
+    formulas would pass, and the model computes in float32.
     """
     frustum_moments = jitted_reference("frustum_moments")
     names = ("t_mean", "t_var", "r_var")
 
     def compare(t0, t1, r, narrow):
         expected = [np.asarray(e, np.float64) for e in frustum_moments(t0, t1, r, stable=True)]
-        got = tuple_of(call_student(fn, t0.copy(), t1.copy(), r.copy()), 3, names)
+        answer = call_student(fn, t0.copy(), t1.copy(), r.copy())
+        got = tuple_of(answer, 3, names)
+        _demand_float32(answer, names)
         mid = 0.5 * (t0.astype(np.float64) + t1)
         if matches(got[0], mid, rtol=1e-6, atol=0) and not narrow:
             raise Fail(
@@ -80,7 +95,8 @@ def check_frustum_moments(fn, seed=0):
         compare(*_frustum_case(rng, 8, 1.0, 3.0, 0.3, 2.0), narrow=False)
         compare(*_frustum_case(rng, 8, 2.0, 6.0, 1e-3, 1e-2), narrow=True)
 
-    return run_grader("check_frustum_moments", body)
+    return run_grader("check_frustum_moments", body, forbid=(
+        "mipnerf_lib.gaussians.frustum_moments", "mipnerf_lib.gaussians.conical_frustum_to_gaussian"))
 
 
 def check_lift_gaussian(fn, seed=0):
@@ -136,4 +152,5 @@ def check_lift_gaussian(fn, seed=0):
                     "cov = t_var d d^T + r_var (I - d d^T / |d|^2), with d d^T the 3x3 outer product.")
             first_mismatch(name, got[k], expected[k], 1e-4, 1e-7, where, hint)
 
-    return run_grader("check_lift_gaussian", body)
+    return run_grader("check_lift_gaussian", body, forbid=(
+        "mipnerf_lib.gaussians.lift_gaussian", "mipnerf_lib.gaussians.cast_rays"))

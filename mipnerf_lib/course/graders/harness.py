@@ -17,6 +17,15 @@ calls the student's function (under :func:`time_limit`) and turns its errors int
 :func:`as_array`, :func:`as_int` and :func:`tuple_of` type-check answers; :func:`matches`,
 :func:`first_mismatch`, :func:`isclose_finite` and :func:`fmt` compare and describe them;
 :func:`jitted_reference` holds the library's reference functions, compiled once.
+
+Isolation (:mod:`.sandbox`): :func:`call_student` runs the student's function in a separate
+worker process with copies of the inputs, a memory limit and a hard time limit (the worker is
+killed, so catching ``BaseException`` or calling ``os._exit()`` cannot hang or crash the
+notebook or the autograder). While a check runs, the library functions the exercise asks
+the student to write (``run_grader(..., forbid=...)``) are replaced in the worker by stubs: a
+function that calls them gets a "write it yourself" message and no credit. A function the
+worker cannot receive (e.g. a ``jax.jit``-wrapped one) runs in this process as before, under
+the SIGALRM limit, with the same stubs; set :data:`ISOLATE` to ``False`` to always do so.
 """
 
 from __future__ import annotations
@@ -51,6 +60,8 @@ __all__ = [
     "explain_base_exception",
     "shape_of",
     "not_numbers",
+    "ISOLATE",
+    "forbidden",
 ]
 
 OK_MARK = "\u2705"
@@ -58,6 +69,58 @@ FAIL_MARK = "\u274c"
 
 TIME_LIMIT = 10.0
 """Seconds one call of the student's function may take before the grader stops it."""
+
+ISOLATE = True
+"""Run the student's function in the sandbox worker process (:mod:`.sandbox`)."""
+
+_FORBID = ()  # dotted names of the library functions the running check forbids
+
+
+@contextlib.contextmanager
+def forbidden(names):
+    """Within the block, the student's code may not call the library functions ``names``."""
+    global _FORBID
+    previous, _FORBID = _FORBID, tuple(names)
+    try:
+        yield
+    finally:
+        _FORBID = previous
+
+
+def _forbidden_message(name):
+    return (f"Your function calls {name}, the library function this exercise asks you to write: "
+            "write it yourself (the grader compares your answer with that function, so a copy "
+            "proves nothing). This check gives no credit.")
+
+
+class _ForbiddenInProcess(BaseException):
+    pass
+
+
+@contextlib.contextmanager
+def _stubs_in_process(names, called):
+    import importlib
+
+    saved = []
+    try:
+        for dotted in names:
+            module_name, _, attr = dotted.rpartition(".")
+            try:
+                module = importlib.import_module(module_name)
+                getattr(module, attr)
+            except (ImportError, AttributeError):
+                continue  # not in this version of the library: nothing to hide
+
+            def stub(*args, _name=dotted, **kwargs):
+                called.append(_name)
+                raise _ForbiddenInProcess(_name)
+
+            saved.append((module, attr, getattr(module, attr)))
+            setattr(module, attr, stub)
+        yield
+    finally:
+        for module, attr, original in saved:
+            setattr(module, attr, original)
 
 
 @functools.lru_cache(maxsize=None)
@@ -129,10 +192,15 @@ def explain_base_exception(err):
     return f"Your function raised {tb}, which stops a program: return a value instead."
 
 
-def run_grader(title, body):
-    """Run a grading body; print the outcome; return True/False. Never raises."""
+def run_grader(title, body, forbid=()):
+    """Run a grading body; print the outcome; return True/False. Never raises.
+
+    ``forbid``: dotted names of library functions (``"mipnerf_lib.gaussians.frustum_moments"``)
+    that the student's code may not call during the check.
+    """
     try:
-        body()
+        with forbidden(forbid):
+            body()
     except Fail as err:
         print(f"{FAIL_MARK} {title}: not yet.\n{err}")
         return False
@@ -157,23 +225,102 @@ def shape_of(x):
         return type(x).__name__
 
 
-def call_student(fn, *args):
-    """Call the student's function under :data:`TIME_LIMIT`; any error becomes a ``Fail``."""
-    shapes = [shape_of(a) for a in args]
+def _explain_remote(outcome, shapes):
+    """The ``Fail`` message for a sandbox outcome other than ``ok``."""
+    kind = outcome[0]
+    if kind == "forbidden":
+        return _forbidden_message(outcome[1])
+    if kind == "timeout":
+        return f"{explain_base_exception(TimeLimitExceeded())}\nInputs had shapes {shapes}."
+    if kind == "interrupted":
+        return f"{explain_base_exception(KeyboardInterrupt())}\nInputs had shapes {shapes}."
+    if kind == "died":
+        return (f"Your function ended the grader's process (exit code {outcome[1]}): os._exit(), a "
+                "crash, or more memory than the grader allows. Return a value instead.\n"
+                f"Inputs had shapes {shapes}.")
+    if kind == "unreadable":
+        return (f"The grader could not exchange your function or its answer with its sandbox: "
+                f"{outcome[1]}. Return arrays or numbers.")
+    _, name, text, code, not_implemented, memory_error = outcome[:6]
+    if not_implemented:
+        return "Your function raised NotImplementedError: fill in its body first."
+    if name == "SystemExit":
+        return f"{explain_base_exception(SystemExit(code))}\nInputs had shapes {shapes}."
+    if name == "KeyboardInterrupt":
+        return f"{explain_base_exception(KeyboardInterrupt())}\nInputs had shapes {shapes}."
+    if name in ("GeneratorExit", "ForbiddenCall") or not _is_exception_name(name):
+        return (f"Your function raised {text}, which stops a program: return a value instead.\n"
+                f"Inputs had shapes {shapes}.")
+    msg = f"Your function raised an error on valid inputs: {text}\nInputs had shapes {shapes}."
+    if memory_error:
+        msg += "\n  Hint: it asked for more memory than the grader allows; the inputs are small."
+    return msg
+
+
+def _is_exception_name(name):
+    import builtins
+
+    cls = getattr(builtins, name, None)
+    return not (isinstance(cls, type) and issubclass(cls, BaseException)
+                and not issubclass(cls, Exception))
+
+
+def _call_isolated(fn, args, shapes):
+    """Run in the sandbox; ``None`` if ``fn`` cannot be sent there."""
+    from mipnerf_lib.course.graders import sandbox
+
     try:
-        with time_limit(TIME_LIMIT):
-            return fn(*args)
+        import cloudpickle
+
+        payload = cloudpickle.dumps((fn, args))
+    except Exception:  # noqa: BLE001 - e.g. a jax.jit-wrapped function: run it here instead
+        return None
+    try:
+        outcome = sandbox.run(payload, _FORBID, TIME_LIMIT)
+    except RuntimeError:  # the worker could not start (e.g. too little memory): run it here
+        return None
+    printed = outcome[-1] if outcome[0] in ("ok", "raised", "forbidden", "unreadable") else ""
+    if printed:
+        print(printed, end="" if printed.endswith("\n") else "\n")
+    if outcome[0] == "ok":
+        return (outcome[1],)
+    raise Fail(_explain_remote(outcome, shapes))
+
+
+def call_student(fn, *args):
+    """Call the student's function under :data:`TIME_LIMIT`; any error becomes a ``Fail``.
+
+    The call runs in the sandbox worker (see the module docstring) when :data:`ISOLATE` is on
+    and ``fn`` can be sent there, else here, on copies of array inputs.
+    """
+    shapes = [shape_of(a) for a in args]
+    if ISOLATE:
+        answer = _call_isolated(fn, args, shapes)
+        if answer is not None:
+            return answer[0]
+    args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+    called = []
+    try:
+        with _stubs_in_process(_FORBID, called), time_limit(TIME_LIMIT):
+            result = fn(*args)
+        if called:
+            raise Fail(_forbidden_message(called[0]))
+        return result
     except Fail:
         raise
     except NotImplementedError:
         raise Fail("Your function raised NotImplementedError: fill in its body first.") from None
     except Exception as err:  # noqa: BLE001 - report any student error in plain words
+        if called:
+            raise Fail(_forbidden_message(called[0])) from None
         tb = traceback.format_exception_only(type(err), err)[-1].strip()
         raise Fail(
             f"Your function raised an error on valid inputs: {tb}\n"
             f"Inputs had shapes {shapes}."
         ) from None
     except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, the time limit
+        if called:
+            raise Fail(_forbidden_message(called[0])) from None
         raise Fail(f"{explain_base_exception(err)}\nInputs had shapes {shapes}.") from None
 
 

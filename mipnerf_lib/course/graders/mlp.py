@@ -98,4 +98,6 @@ def check_mlp_parameter_count(fn, count_fn=None):
                 msg += "\n  Hint: a dense layer from n inputs to m outputs has n * m weights plus m biases."
             raise Fail(msg)
 
-    return run_grader("check_mlp_parameter_count", body)
+    return run_grader("check_mlp_parameter_count", body, forbid=(
+        "mipnerf_lib.model.MLP", "mipnerf_lib.model.MipNerfModel",
+        "mipnerf_lib.course.graders.mlp.count_mlp_parameters", "mipnerf_lib.course.graders.count_mlp_parameters"))

@@ -20,12 +20,14 @@ def test_naive_float32_moments_get_the_stability_hint(capsys):
     _fails_with(capsys, ex.check_frustum_moments, _naive_moments, "narrow", "mu = (t0 + t1) / 2")
 
 
-def test_naive_moments_in_float64_pass(capsys):
-    # The grader asks for precision, not for a particular formula.
+def test_naive_moments_in_float64_are_rejected(capsys):
+    # Issue 33: the exercise is about float32 stability, so an answer computed in float64 (where
+    # the naive formulas keep enough digits) does not count; float32 inputs, float32 answers.
     def naive64(t0, t1, r):
         return _naive_moments(t0.astype(np.float64), t1.astype(np.float64), r.astype(np.float64))
 
-    assert ex.check_frustum_moments(naive64)
+    _fails_with(capsys, ex.check_frustum_moments, naive64, "float64", "float32")
+    assert ex.check_frustum_moments(frustums.frustum_moments)
 
 
 def test_cylinder_moments_fail(capsys):

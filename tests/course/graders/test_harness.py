@@ -133,3 +133,61 @@ def test_new_graders_survive_hostile_answers(capsys):
     _fails_with(capsys, ex.check_inverse_cdf, lambda b, w, n: None, "You returned None")
     _fails_with(capsys, ex.check_inverse_cdf, lambda b, w, n: render.inverse_cdf(b, w, n)[..., None], "should have shape")
     _fails_with(capsys, ex.check_lift_gaussian, lambda d, tm, tv, rv: ("mean", "cov"), "string")
+
+
+def test_the_library_function_of_the_exercise_is_unavailable(capsys):
+    # Issue 33: calling the answer key gets a "write it yourself" message and no credit, also when
+    # imported under another name before the check or when the student's code catches the error.
+    from mipnerf_lib import gaussians
+    from mipnerf_lib.encoding import expected_sin as imported_early
+
+    def calls_it(t0, t1, r):
+        return gaussians.frustum_moments(t0, t1, r)
+
+    def hides_it(x, v):
+        try:
+            return imported_early(x, v)
+        except BaseException:  # noqa: BLE001
+            return ipe.expected_sin(x, v)
+
+    _fails_with(capsys, ex.check_frustum_moments, calls_it, "write it yourself", "gaussians.frustum_moments")
+    _fails_with(capsys, ex.check_expected_sin, hides_it, "write it yourself")
+    assert gaussians.frustum_moments is not None and ex.check_frustum_moments(frustums.frustum_moments)
+
+
+def test_hostile_functions_are_stopped_in_their_process(capsys, monkeypatch):
+    # Issue 33: a loop that catches BaseException, os._exit() and a 20 GB allocation each fail
+    # the check (the worker is killed or reports the error) and the next check still works.
+    import os
+
+    monkeypatch.setattr(harness, "TIME_LIMIT", 1.0)
+
+    def swallows_everything(*args):
+        while True:
+            try:
+                time.sleep(0.01)
+            except BaseException:  # noqa: BLE001
+                pass
+
+    def exits(*args):
+        os._exit(3)
+
+    def allocates(*args):
+        return np.ones(20 * 2**30 // 8)
+
+    start = time.perf_counter()
+    _fails_with(capsys, ex.check_expected_sin, swallows_everything, "more than 1 s")
+    assert time.perf_counter() - start < 10.0
+    _fails_with(capsys, ex.check_expected_sin, exits, "ended the grader's process", "exit code 3")
+    _fails_with(capsys, ex.check_expected_sin, allocates, "MemoryError")
+    monkeypatch.setattr(harness, "TIME_LIMIT", 10.0)
+    assert ex.check_expected_sin(ipe.expected_sin) is True
+
+
+def test_printing_student_functions_show_their_output(capsys):
+    def prints(x, v):
+        print("debugging my_expected_sin")
+        return ipe.expected_sin(x, v)
+
+    assert ex.check_expected_sin(prints) is True
+    assert "debugging my_expected_sin" in capsys.readouterr().out

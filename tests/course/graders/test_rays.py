@@ -7,20 +7,20 @@ from tests.course.grading import fails_with as _fails_with
 from tests.course.grading import load_solution as _load
 
 rays = _load("rays_and_cones")
-training_sol = _load("training")
+cameras_sol = _load("data_and_cameras")
 
 
 def test_pix2cam_solution_matches_the_library_and_maps_the_centre_to_minus_z():
     from mipnerf_lib import camera
 
-    np.testing.assert_allclose(training_sol.pix2cam(50.0, 40, 30), camera.pix2cam_matrix(50.0, 40, 30), rtol=1e-6)
-    np.testing.assert_allclose(training_sol.pix2cam(50.0, 40, 30) @ [20, 15, 1], [0, 0, -1])
+    np.testing.assert_allclose(cameras_sol.pix2cam(50.0, 40, 30), camera.pix2cam_matrix(50.0, 40, 30), rtol=1e-6)
+    np.testing.assert_allclose(cameras_sol.pix2cam(50.0, 40, 30) @ [20, 15, 1], [0, 0, -1])
 
 
 def test_pix2cam_jax_answers_are_accepted():
     import jax.numpy as jnp
 
-    assert ex.check_pix2cam(lambda f, w, h: jnp.asarray(training_sol.pix2cam(f, w, h)))
+    assert ex.check_pix2cam(lambda f, w, h: jnp.asarray(cameras_sol.pix2cam(f, w, h)))
 
 
 def test_pix2cam_opencv_convention(capsys):
@@ -31,11 +31,11 @@ def test_pix2cam_opencv_convention(capsys):
 
 
 def test_pix2cam_transposed(capsys):
-    _fails_with(capsys, ex.check_pix2cam, lambda f, w, h: training_sol.pix2cam(f, w, h).T, "transpose")
+    _fails_with(capsys, ex.check_pix2cam, lambda f, w, h: cameras_sol.pix2cam(f, w, h).T, "transpose")
 
 
 def test_pix2cam_intrinsics_instead_of_inverse(capsys):
-    _fails_with(capsys, ex.check_pix2cam, lambda f, w, h: np.linalg.inv(training_sol.pix2cam(f, w, h)), "invert")
+    _fails_with(capsys, ex.check_pix2cam, lambda f, w, h: np.linalg.inv(cameras_sol.pix2cam(f, w, h)), "invert")
 
 
 def test_pix2cam_half_pixel_shift(capsys):
@@ -46,7 +46,7 @@ def test_pix2cam_half_pixel_shift(capsys):
 
 
 def test_pix2cam_swapped_width_and_height(capsys):
-    _fails_with(capsys, ex.check_pix2cam, lambda f, w, h: training_sol.pix2cam(f, h, w), "swapped")
+    _fails_with(capsys, ex.check_pix2cam, lambda f, w, h: cameras_sol.pix2cam(f, h, w), "swapped")
 
 
 def test_pix2cam_wrong_shape_and_errors(capsys):
@@ -61,7 +61,7 @@ def test_pix2cam_wrong_shape_and_errors(capsys):
 
 def test_pix2cam_other_mistake_names_the_entry(capsys):
     def wrong_sign(f, w, h):
-        m = training_sol.pix2cam(f, w, h)
+        m = cameras_sol.pix2cam(f, w, h)
         m[0, 2] *= -1
         return m
 

@@ -1,4 +1,4 @@
-"""Every grader passes its notebook's reference solution (notebooks/solutions/)."""
+"""Every grader passes its notebook's reference solution (tests/course/solutions/)."""
 
 import pytest
 
@@ -10,6 +10,7 @@ frustums = _load("frustums_as_gaussians")
 ipe = _load("integrated_positional_encoding")
 render = _load("volume_rendering")
 training_sol = _load("training")
+cameras_sol = _load("data_and_cameras")
 
 
 @pytest.mark.parametrize(
@@ -23,8 +24,9 @@ training_sol = _load("training")
         (ex.check_blur_weights, render.blur_weights),
         (ex.check_lift_gaussian, frustums.lift_gaussian),
         (ex.check_inverse_cdf, render.inverse_cdf),
-        (ex.check_pix2cam, training_sol.pix2cam),
+        (ex.check_pix2cam, cameras_sol.pix2cam),
         (ex.check_multiscale_loss, training_sol.multiscale_loss),
+        (ex.check_pixel_footprints, _load("aliasing_in_2d").pixel_footprints),
     ],
 )
 def test_reference_solutions_pass(capsys, checker, solution):

@@ -33,3 +33,26 @@ def test_multiscale_loss_matches_the_library():
     lossmult = (4.0 ** rng.integers(0, 4, (10, 1))).astype(np.float32)
     expected = float(training.compute_losses([(rgb, None, None)], pixels, lossmult)[0])
     assert training_sol.multiscale_loss(rgb, pixels, lossmult) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_correct_solution_that_works_in_place_passes(capsys):
+    # Issue 33: the last check used to reuse arrays that the student's code had changed.
+    from mipnerf_lib.course.graders import harness
+
+    def in_place(rgb, pixels, lossmult):
+        rgb -= pixels
+        rgb **= 2
+        rgb *= lossmult
+        return rgb.sum() / lossmult.sum()
+
+    def edits_the_inputs(rgb, pixels, lossmult):
+        rgb[:] = pixels  # so that a grader computing afterwards would expect 0
+        return 0.0
+
+    for isolate in (True, False):
+        harness.ISOLATE = isolate
+        try:
+            assert ex.check_multiscale_loss(in_place) is True
+            _fails_with(capsys, ex.check_multiscale_loss, edits_the_inputs, "expected")
+        finally:
+            harness.ISOLATE = True

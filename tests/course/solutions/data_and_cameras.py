@@ -1,4 +1,4 @@
-"""Solutions of the exercises of notebooks 00 (pix2cam) and 06 (the multiscale loss)."""
+"""Solution of the exercise in 00_data_and_cameras: the pix2cam matrix."""
 
 import numpy as np
 
@@ -14,10 +14,3 @@ def pix2cam(focal, width, height):
     return np.array(
         [[1.0 / focal, 0.0, -cx / focal], [0.0, -1.0 / focal, cy / focal], [0.0, 0.0, -1.0]]
     )
-
-
-def multiscale_loss(rgb, pixels, lossmult):
-    """``sum(lossmult * (rgb - pixels)**2) / sum(lossmult)``: a weighted mean over rays of the
-    squared error summed over RGB (so ``loss / 3`` is the per-channel MSE)."""
-    rgb, pixels, lossmult = (np.asarray(a, np.float64) for a in (rgb, pixels, lossmult))
-    return np.sum(lossmult * (rgb - pixels) ** 2) / np.sum(lossmult)
