@@ -18,7 +18,10 @@ Jupyter Book 1 loads it through ``sphinx.local_extensions`` in ``book/_config.ym
 * replaces every ipywidgets view with a static snapshot of its first view (its controls'
   values and the images its output area or ``Image`` widgets hold, from the widget state
   that the execution stored in the notebook) and a line saying the controls work in
-  JupyterLab. The ipywidgets embed manager would load require.js and its bundle from CDNs.
+  JupyterLab. The ipywidgets embed manager would load require.js and its bundle from CDNs;
+* shows the *student* version of the notebooks (nbgrader's, the one that
+  ``python -m mipnerf_lib.course release`` writes) although the build executes the
+  instructor's: see "Student view" below.
 """
 
 from __future__ import annotations
@@ -303,10 +306,127 @@ def _exclude_reexports(app, docname, source) -> None:
     source[0] = _AUTOMODULE_RE.sub(add_excludes, source[0])
 
 
+# ---------------------------------------------------------------- student view
+# The committed notebooks are nbgrader's instructor versions: reference solutions between
+# ``### BEGIN SOLUTION`` / ``### END SOLUTION``, hidden tests, answer keys in markdown
+# solution cells. The build must execute them as they are (every graded cell runs, every
+# figure exists), so the notebook that myst-nb executes and caches is never changed; what a
+# page shows comes from the student version that ``mipnerf_lib.course.classroom.
+# student_version`` makes with nbgrader's own preprocessors (the release's):
+#
+# * markdown solution cells (the answer keys): their student source ("YOUR ANSWER HERE")
+#   replaces theirs in ``source-read``. A markdown cell is not part of jupyter-cache's key
+#   (it hashes the code cells), so the cached execution stays valid;
+# * code cells with nbgrader metadata: in ``doctree-read``, on myst-nb's cell containers
+#   (``nb_element="cell_code"``, which carry ``cell_index`` and ``cell_metadata``), the source
+#   shown becomes the student's (solution regions -> ``# YOUR CODE HERE`` /
+#   ``raise NotImplementedError()``, hidden tests removed); a solution cell shows no output,
+#   a test cell keeps its output only if it is nothing but the graders' verdict lines
+#   ("<mark> Exercise n: all checks passed"; one more per hidden test that ran: the cell's
+#   comment says that the instructor's copy may check more inputs), never a value;
+# * the ``.ipynb`` the site offers for download (``_sources/``, a copy of the source
+#   notebook) is replaced by the student version in ``build-finished``.
+#
+# The doctree is pickled after ``doctree-read``, so the search index and every later pass see
+# the student version too.
+STUDENT_ENV_VERSION = 1  # bump when what a page shows changes: Sphinx re-reads every page
+
+
+def _is_notebook(app, docname: str) -> bool:
+    return str(app.env.doc2path(docname)).endswith(".ipynb")
+
+
+def _has_nbgrader_cells(nb) -> bool:
+    return any("nbgrader" in cell.get("metadata", {}) for cell in nb.cells)
+
+
+def _student_version(nb):
+    from mipnerf_lib.course.classroom import student_version
+
+    return student_version(nb)
+
+
+def _student_markdown(app, docname, source) -> None:
+    if not _is_notebook(app, docname):
+        return
+    import nbformat
+
+    nb = nbformat.reads(source[0], as_version=4)
+    if not _has_nbgrader_cells(nb):
+        return
+    student = _student_version(nb)
+    changed = False
+    for cell, shown in zip(nb.cells, student.cells):
+        if (cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution")
+                and cell.source != shown.source):
+            cell.source = shown.source
+            changed = True
+    if changed:
+        source[0] = nbformat.writes(nb)
+
+
+def _only_verdicts(text: str) -> bool:
+    from mipnerf_lib.course.graders.harness import OK_MARK
+
+    lines = [line for line in text.splitlines() if line.strip()]
+    return bool(lines) and all(line.startswith(OK_MARK) for line in lines)
+
+
+def _student_code_cells(app, doctree) -> None:
+    docname = app.env.docname
+    if not _is_notebook(app, docname):
+        return
+    import nbformat
+    from docutils import nodes
+
+    nb = nbformat.read(app.env.doc2path(docname), as_version=4)
+    if not _has_nbgrader_cells(nb):
+        return
+    student = _student_version(nb)
+    for cell in list(doctree.findall(nodes.container)):
+        if cell.get("nb_element") != "cell_code":
+            continue
+        meta = (cell.get("cell_metadata") or {}).get("nbgrader", {})
+        if not (meta.get("solution") or meta.get("grade")):
+            continue
+        shown = student.cells[cell["cell_index"]].source
+        for part in list(cell.children):
+            if part.get("nb_element") == "cell_code_source":
+                for block in part.findall(nodes.literal_block):
+                    block.children = []
+                    block += nodes.Text(shown)
+                    block.rawsource = shown
+            elif part.get("nb_element") == "cell_code_output":
+                if meta.get("solution") or not _only_verdicts(part.astext()):
+                    cell.remove(part)
+
+
+def _student_downloads(app, exception) -> None:
+    """The site's ``_sources/**.ipynb`` (its download button) as the student versions."""
+    if exception is not None or app.builder.format != "html":
+        return
+    import nbformat
+
+    sources = Path(app.outdir) / "_sources"
+    for path in sorted(sources.rglob("*.ipynb")):
+        # From the source notebook, not the copy: an incremental build leaves the student
+        # version of an unchanged page there, and ClearSolutions is not idempotent.
+        original = Path(app.srcdir) / path.relative_to(sources)
+        if not original.is_file():
+            continue
+        nb = nbformat.read(original, as_version=4)
+        if _has_nbgrader_cells(nb):
+            nbformat.write(_student_version(nb), path)
+
+
 def setup(app):
     app.connect("config-inited", _setup_environment)
     app.connect("source-read", _exclude_reexports)
+    app.connect("source-read", _student_markdown)
+    app.connect("doctree-read", _student_code_cells)
+    app.connect("build-finished", _student_downloads)
     app.connect("html-page-context", _page_context)
     app.connect("build-finished", _copy_assets)
     app.add_css_file("mipnerf_book.css")
-    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+    return {"version": "1.1", "env_version": STUDENT_ENV_VERSION,
+            "parallel_read_safe": True, "parallel_write_safe": True}

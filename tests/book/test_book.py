@@ -12,7 +12,11 @@ checks the built site:
   made, its plotly 3D views are drawn, its equations are typeset by MathJax, and its widgets
   show their first view;
 * the API reference has a page, with documented functions, for each of the paper's math
-  modules and for the packages around them.
+  modules and for the packages around them;
+* the lesson pages (and the ``.ipynb`` the site offers for download) are the student
+  versions: no line of a reference solution, hidden test or answer key of the instructor's
+  notebooks, and each graded exercise's stub (``# YOUR CODE HERE``,
+  ``raise NotImplementedError()``, "YOUR ANSWER HERE") in its place.
 
 Set ``BOOK_ARTIFACT_DIR`` (or ``E2E_ARTIFACT_DIR``, as CI does) to keep screenshots of lesson
 03 and of the ``encoding`` API page. Run it alone with ``python -m pytest tests/book -s``.
@@ -204,6 +208,118 @@ def test_api_reference_has_a_page_per_module(site):
     assert "integrated_pos_enc" in encoding and "Parameters" in encoding
 
 
+# ------------------------------------------------- the student version, not the instructor's
+_REGIONS = [("### BEGIN SOLUTION", "### END SOLUTION"),
+            ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"),
+            ("<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->")]
+_TRIVIAL = {"return", "pass", "else:", "try:", "break", "continue", ")", "]", "}", "])", "))"}
+
+
+def _split_regions(source: str) -> tuple[list[str], list[str]]:
+    """(lines inside a solution or hidden-test region, lines outside), stripped."""
+    inside, outside, depth = [], [], 0
+    for line in source.splitlines():
+        stripped = line.strip()
+        if any(stripped.startswith(begin) for begin, _ in _REGIONS):
+            depth += 1
+        elif any(stripped.startswith(end) for _, end in _REGIONS):
+            depth -= 1
+        else:
+            (inside if depth else outside).append(stripped)
+    return inside, outside
+
+
+def _secret_lines(nb) -> tuple[list[str], list[str]]:
+    """(code lines, markdown text fragments) of an executed source notebook that students must
+    not see.
+
+    The lines of its solution and hidden-test regions (a markdown solution cell without
+    markers: all of it), minus trivial ones (blank, comments, ``return``, short) and minus any
+    that the notebook also shows outside those regions (a line, or part of one: the lesson's
+    ``mu, hw = (t0 + t1) / 2, (t1 - t0) / 2``, a hint ``# return mean, cov`` above the
+    solution, or in the text output of a cell that is not a solution: a grader's hint
+    "the midpoint mu = (t0 + t1) / 2"). Markdown lines become the plain-text
+    fragments between their math (``$...$``) and markup, of 25 characters or more, as a page
+    renders them.
+    """
+    import re
+
+    secret_code, secret_md, public = [], [], set()
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        inside, outside = _split_regions(cell.source)
+        if cell.cell_type == "markdown" and meta.get("solution") and not inside:
+            inside, outside = outside, []
+        public.update(" ".join(line.split()) for line in outside)
+        if cell.cell_type == "code" and not meta.get("solution"):
+            for out in cell.get("outputs", []):
+                text = out.get("text", "") or out.get("data", {}).get("text/plain", "")
+                public.add(" ".join("".join(text).split()))
+        (secret_code if cell.cell_type == "code" else secret_md).extend(inside)
+    public_text = "\n".join(public)
+    code = sorted({line for line in (" ".join(raw.split()) for raw in secret_code)
+                   if len(line) >= 10 and not line.startswith("#") and line not in _TRIVIAL
+                   and line not in public_text})
+    fragments = set()
+    for line in secret_md:
+        line = re.sub(r"^(\d+\.|[-*])\s+", "", line)
+        for piece in re.split(r"\$[^$]*\$|[*_`]|\\\(|\\\)", line):
+            piece = " ".join(piece.split()).strip(" ,.;:()")
+            if len(piece) >= 25:
+                fragments.add(piece)
+    return code, sorted(fragments)
+
+
+def _page_text(path: Path) -> str:
+    """All the text of an HTML page (scripts' included), whitespace collapsed."""
+
+    class Text(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+
+        def handle_data(self, data):
+            self.parts.append(data)
+
+    parser = Text()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return " ".join("".join(parser.parts).split())
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_lesson_page_is_the_student_version(site, lesson):
+    import nbformat
+
+    from jupyter_cache import get_cache
+
+    source = nbformat.read(REPO_ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4)
+    _, executed = get_cache(CACHE).merge_match_into_notebook(source)
+    secret_code, secret_md = _secret_lines(executed)
+    assert secret_code or secret_md, f"{lesson}: no solution region found in the source"
+    text = _page_text(site / "notebooks" / f"{lesson}.html")
+    shown = [line for line in secret_code + secret_md if line in text]
+    assert not shown, f"{lesson}: the page shows the instructor's solutions:\n" + "\n".join(shown)
+    # The .ipynb of the download button is the student version too.
+    download = nbformat.read(site / "_sources" / "notebooks" / f"{lesson}.ipynb", as_version=4)
+    download_text = " ".join(" ".join(c.source.split()) for c in download.cells)
+    shown = [line for line in secret_code + secret_md if line in download_text]
+    assert not shown, f"{lesson}: the downloadable notebook has solutions:\n" + "\n".join(shown)
+    # Each graded exercise in its student form: the stub of every solution cell, and every
+    # test cell's visible assertion.
+    cells = [c for c in source.cells if c.metadata.get("nbgrader")]
+    n_code = sum(1 for c in cells if c.metadata.nbgrader.get("solution") and c.cell_type == "code")
+    n_md = sum(1 for c in cells if c.metadata.nbgrader.get("solution")
+               and c.cell_type == "markdown")
+    for page, name in ((text, "page"), (download_text, "downloadable notebook")):
+        assert page.count("YOUR CODE HERE") >= n_code, (lesson, name)
+        assert page.count("raise NotImplementedError()") >= n_code, (lesson, name)
+        assert page.count("YOUR ANSWER HERE") >= n_md, (lesson, name)
+    for cell in cells:
+        if cell.metadata.nbgrader.get("grade") and cell.cell_type == "code":
+            visible = [ln for ln in _split_regions(cell.source)[1] if ln.startswith("assert")]
+            assert visible and all(ln in text for ln in visible), (lesson, visible)
+
+
 # ---------------------------------------------------------------------- the browser checks
 def _find_chromium() -> str | None:
     explicit = os.environ.get("E2E_CHROMIUM")
@@ -303,6 +419,8 @@ def _expected_outputs(lesson: str) -> dict:
     _, nb = get_cache(CACHE).merge_match_into_notebook(source)
     counts = {"images": 0, "plotly": 0, "widgets": 0}
     for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            continue  # the book shows the student version: a solution cell, no outputs
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             data = out.get("data", {})
             if WIDGET_MIME in data:
