@@ -179,9 +179,26 @@ def stopped_jobs(scene, tmp_path_factory):
     """Two long 2-process jobs, run at the same time to save wall time: in ``lost``,
     process 1 gets SIGKILL once two checkpoints exist; in ``sigterm``, process 1 gets
     SIGTERM then. Returns ``{name: (train_dir, [(rc, out, err)], seconds from the signal to
-    the end of process 0)}``."""
-    root = tmp_path_factory.mktemp("stopped")
-    jobs = {"lost": (signal.SIGKILL, ["--lost_timeout", str(LOST_TIMEOUT)]),
+    the end of process 0)}``.
+
+    On a loaded 2-core machine a live process's heartbeat can stall past the bound before the
+    signal is sent (seen in CI-like runs); a job that ends before its signal is started once
+    more, with the bound doubled. A real failure fails both attempts."""
+    last = None
+    for attempt, bound in enumerate((LOST_TIMEOUT, 2 * LOST_TIMEOUT)):
+        try:
+            return _stopped_jobs(scene, tmp_path_factory.mktemp(f"stopped{attempt}"), bound)
+        except _EndedEarly as e:
+            last = e
+    pytest.fail(f"a job ended before its signal twice:\n{last}")
+
+
+class _EndedEarly(Exception):
+    pass
+
+
+def _stopped_jobs(scene, root, bound):
+    jobs = {"lost": (signal.SIGKILL, ["--lost_timeout", str(bound)]),
             "sigterm": (signal.SIGTERM, [])}
     procs = {name: _start(_train_args(scene, root / name) + ["--set", "max_steps=100000"],
                           extra=extra) for name, (_, extra) in jobs.items()}
@@ -189,8 +206,8 @@ def stopped_jobs(scene, tmp_path_factory):
         signalled, deadline = {}, time.monotonic() + TIMEOUT
         while len(signalled) < len(jobs) and time.monotonic() < deadline:
             for name, (signum, _) in jobs.items():
-                assert all(p.poll() is None for p in procs[name]), \
-                    procs[name][0].communicate()[1][-3000:]
+                if name not in signalled and not all(p.poll() is None for p in procs[name]):
+                    raise _EndedEarly(procs[name][0].communicate()[1][-3000:])
                 if name not in signalled and len(_steps(root / name)) >= 2:
                     procs[name][1].send_signal(signum)
                     signalled[name] = time.monotonic()
@@ -198,8 +215,8 @@ def stopped_jobs(scene, tmp_path_factory):
         assert len(signalled) == len(jobs), "the jobs did not reach their second checkpoint"
         out = {}
         for name in jobs:
-            results = _wait(procs[name], timeout=LOST_TIMEOUT + 60)
-            out[name] = (root / name, results, time.monotonic() - signalled[name])
+            results = _wait(procs[name], timeout=bound + 60)
+            out[name] = (root / name, results, time.monotonic() - signalled[name], bound)
         return out
     finally:  # never leave a 100,000-step job running (pytest would wait for it at exit)
         for p in (p for group in procs.values() for p in group):
@@ -212,11 +229,11 @@ def test_lost_process_ends_the_others_within_the_bound(stopped_jobs):
     """SIGKILL to process 1 mid-run: process 0 exits with EXIT_LOST (9) within --lost_timeout
     (plus a margin), naming the lost process and the resume command; the newest complete
     checkpoint is readable."""
-    train_dir, [(rc, out, err), (rc1, _, _)], waited = stopped_jobs["lost"]
+    train_dir, [(rc, out, err), (rc1, _, _)], waited, bound = stopped_jobs["lost"]
     print(f"process 0 exited within {waited:.1f} s of process 1's SIGKILL")
     assert rc1 == -signal.SIGKILL
     assert rc == EXIT_LOST, err[-3000:]
-    assert waited < LOST_TIMEOUT + 15
+    assert waited < bound + 15
     last = [line for line in err.splitlines() if line.strip()][-1]
     assert "process 1 of 2 was lost" in last and "python -m mipnerf_lib train" in last, last
     assert "Traceback" not in err
@@ -228,7 +245,7 @@ def test_lost_process_ends_the_others_within_the_bound(stopped_jobs):
 def test_sigterm_to_one_process_stops_every_process_after_one_agreed_save(stopped_jobs):
     """SIGTERM to process 1 only: both processes stop after the same step, which is saved
     once, and both exit with 143 (128 + SIGTERM) saying so."""
-    train_dir, results, _ = stopped_jobs["sigterm"]
+    train_dir, results, _, _ = stopped_jobs["sigterm"]
     assert [rc for rc, _, _ in results] == [143, 143], results[0][2][-2000:]
     newest = _steps(train_dir)[-1]
     assert max(_losses(train_dir)) == newest
