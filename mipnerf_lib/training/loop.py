@@ -346,20 +346,10 @@ def _rescue(error, run, checks, state, data_state, step) -> TrainingInterrupted:
     stopped by hand): check the steps not yet checked, save the current one, and say so.
     Further signals wait until the save is done."""
     name, signum = signal_of(error)
-    manager, config = run.manager, run.config
+    manager = run.manager
     with signals_held(step):
         checks.flush()
-        try:
-            check_same_folder(run.train_dir, run.identity)  # never re-create a moved run
-        except TrainDirMovedError as e:
-            saved, message = None, str(e)
-        else:
-            saved, message = _save_on_interrupt(manager, state, config, data_state,
-                                                checks.last_saved)
-        if saved is not None and not os.path.exists(os.path.join(run.train_dir,
-                                                                 "config.json")):
-            write_config(run.train_dir, config)
-            write_run_record(run.train_dir, run.data_dir, config)
+        saved, message = _rescue_save(run, checks, state, data_state)
         reached = saved if saved is not None else step
     return TrainingInterrupted(name, signum, reached, saved, manager.latest_step(),
                                manager.directory, message)
@@ -369,31 +359,29 @@ def _rescue_error(error, run, checks, state, data_state, step, first_step) -> Tr
     """The rescue save of :func:`_rescue` after an error in the loop (not a NaN/Inf loss:
     ``checks.flush()`` raises :class:`TrainingDivergedError` for one, and nothing is saved).
     Before the run's first step nothing is saved (nothing was trained)."""
-    manager, config = run.manager, run.config
-    saved, message = None, None
+    manager = run.manager
     with signals_held(step):
         checks.flush()
-        try:
-            if step == first_step:
-                raise _NothingTrained
-            check_same_folder(run.train_dir, run.identity)
-        except TrainDirMovedError as e:
-            message = str(e)
-        except _NothingTrained:
-            pass
-        else:
-            saved, message = _save_on_interrupt(manager, state, config, data_state,
-                                                checks.last_saved)
-            if saved is not None and not os.path.exists(os.path.join(run.train_dir,
-                                                                     "config.json")):
-                write_config(run.train_dir, config)
-                write_run_record(run.train_dir, run.data_dir, config)
+        saved, message = ((None, None) if step == first_step
+                          else _rescue_save(run, checks, state, data_state))
     return TrainingFailed(error, saved if saved is not None else step, saved,
                           manager.latest_step(), manager.directory, message)
 
 
-class _NothingTrained(Exception):
-    pass
+def _rescue_save(run, checks, state, data_state):
+    """Save the current step for a rescue, unless the run folder moved (never re-create a
+    moved run): ``(saved step or None, message or None)``; a first save also writes
+    ``config.json`` and ``run.json``."""
+    try:
+        check_same_folder(run.train_dir, run.identity)
+    except TrainDirMovedError as e:
+        return None, str(e)
+    saved, message = _save_on_interrupt(run.manager, state, run.config, data_state,
+                                        checks.last_saved)
+    if saved is not None and not os.path.exists(os.path.join(run.train_dir, "config.json")):
+        write_config(run.train_dir, run.config)
+        write_run_record(run.train_dir, run.data_dir, run.config)
+    return saved, message
 
 
 def _fresh_start(run) -> None:

@@ -10,23 +10,17 @@ import json
 import math
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from mipnerf_lib import datasets
 from mipnerf_lib.datasets import DatasetError, multiscale, synthetic_scene
+from tests.datasets.helpers import config
 
 SIZE = 16
 
 
-def config(**overrides):
-    base = dict(dataset_loader="blender", batching="all_images", batch_size=64,
-                white_bkgd=True, near=2.0, far=6.0, factor=0, llffhold=8, spherify=False,
-                render_path=False)
-    base.update(overrides)
-    return SimpleNamespace(**base)
 
 
 @pytest.fixture(scope="module")
