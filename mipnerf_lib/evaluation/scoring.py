@@ -76,15 +76,8 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
     labels = getattr(dataset, "labels", None)
     labels = np.zeros(0, np.int64) if labels is None else np.asarray(labels)
     records = []
-    n = getattr(dataset, "size", None)
-    wanted = None if indices is None else {int(i) for i in indices}
+    n, wanted = _selection(dataset, indices)
     last = None if not wanted else max(wanted)
-    if wanted is not None:
-        size = n if n is not None else getattr(dataset, "n_examples", None)
-        bad = sorted(i for i in wanted if i < 0 or (size is not None and i >= size))
-        if bad:
-            raise ValueError(f"indices {bad} are outside the split's {size} images.")
-        n = len(wanted)
     for idx, item in enumerate(iter(dataset)):
         if max_images is not None and idx >= max_images:
             break
@@ -94,30 +87,71 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
             if idx not in wanted:
                 continue
         rgb, distance, acc = render_image(render_fn, item["rays"], None, config.chunk)
-        rec = {"index": idx, "label": int(labels[idx]) if idx < len(labels) else 0,
-               "height": int(rgb.shape[0]), "width": int(rgb.shape[1])}
-        if "pixels" in item:
-            gt = np.asarray(item["pixels"], np.float32)[..., :3]
-            rec["psnr"] = float(mse_to_psnr(np.mean((rgb - gt) ** 2)))
-            # SSIM's 11-tap window needs images of at least 11x11 pixels (the 1/8 scale of
-            # a small scene may be smaller): report None there and leave it out of means.
-            rec["ssim"] = (float(_ssim_fn()(jnp.asarray(rgb), jnp.asarray(gt)))
-                           if min(rgb.shape[:2]) >= _SSIM_WINDOW else None)
-            rec["lpips"] = None if lpips_fn is None else float(lpips_fn(rgb, gt))
+        rec = _record(idx, labels, rgb, item, lpips_fn)
         records.append(rec)
         if verbose and write:
-            scores = ""
-            if "psnr" in rec:
-                ssim = "n/a" if rec["ssim"] is None else f"{rec['ssim']:.4f}"
-                scores = f"PSNR={rec['psnr']:.3f} SSIM={ssim}"
-            print(f"Evaluated {len(records)}/{n if n is not None else '?'} "
-                  f"({rec['width']}x{rec['height']}, level {rec['label']}) {scores}", flush=True)
+            _say_scores(rec, len(records), n)
         interval = config.test_render_interval
         if write and save_images and interval > 0 and idx % interval == 0:
-            save_png(rgb, os.path.join(out_dir, f"color_{idx:03d}.png"))
-            save_png(depth_to_color(distance, acc),
-                     os.path.join(out_dir, f"distance_{idx:03d}.png"))
-            save_png(acc, os.path.join(out_dir, f"acc_{idx:03d}.png"))
+            _save_images(out_dir, idx, rgb, distance, acc)
+    results = _results(records, step, provenance)
+    if write:
+        _write_results(results, os.path.join(out_dir, metrics_name))
+    return results
+
+
+def _selection(dataset, indices):
+    """``(number of images to evaluate or None, the wanted indices as a set or None)``;
+    indices outside the split are refused."""
+    n = getattr(dataset, "size", None)
+    wanted = None if indices is None else {int(i) for i in indices}
+    if wanted is not None:
+        size = n if n is not None else getattr(dataset, "n_examples", None)
+        bad = sorted(i for i in wanted if i < 0 or (size is not None and i >= size))
+        if bad:
+            raise ValueError(f"indices {bad} are outside the split's {size} images.")
+        n = len(wanted)
+    return n, wanted
+
+
+def _record(idx, labels, rgb, item, lpips_fn) -> dict:
+    """One image's record: index, label, size and, with ground truth, psnr, ssim and lpips
+    (``rgb``: the rendered ``[H, W, 3]``; ``item``: the dataset's ``{'pixels', 'rays'}``)."""
+    rec = {"index": idx, "label": int(labels[idx]) if idx < len(labels) else 0,
+           "height": int(rgb.shape[0]), "width": int(rgb.shape[1])}
+    if "pixels" in item:
+        gt = np.asarray(item["pixels"], np.float32)[..., :3]
+        rec["psnr"] = float(mse_to_psnr(np.mean((rgb - gt) ** 2)))
+        # SSIM's 11-tap window needs images of at least 11x11 pixels (the 1/8 scale of
+        # a small scene may be smaller): report None there and leave it out of means.
+        rec["ssim"] = (float(_ssim_fn()(jnp.asarray(rgb), jnp.asarray(gt)))
+                       if min(rgb.shape[:2]) >= _SSIM_WINDOW else None)
+        rec["lpips"] = None if lpips_fn is None else float(lpips_fn(rgb, gt))
+    return rec
+
+
+def _say_scores(rec, count, n) -> None:
+    """The progress line of the ``count``-th evaluated image (of ``n``, None if unknown)."""
+    scores = ""
+    if "psnr" in rec:
+        ssim = "n/a" if rec["ssim"] is None else f"{rec['ssim']:.4f}"
+        scores = f"PSNR={rec['psnr']:.3f} SSIM={ssim}"
+    print(f"Evaluated {count}/{n if n is not None else '?'} "
+          f"({rec['width']}x{rec['height']}, level {rec['label']}) {scores}", flush=True)
+
+
+def _save_images(out_dir, idx, rgb, distance, acc) -> None:
+    """``color_/distance_/acc_NNN.png`` of image ``idx`` (``rgb``: ``[H, W, 3]``; ``distance``,
+    ``acc``: ``[H, W]``)."""
+    save_png(rgb, os.path.join(out_dir, f"color_{idx:03d}.png"))
+    save_png(depth_to_color(distance, acc),
+             os.path.join(out_dir, f"distance_{idx:03d}.png"))
+    save_png(acc, os.path.join(out_dir, f"acc_{idx:03d}.png"))
+
+
+def _results(records, step, provenance) -> dict:
+    """The results file's dict: the provenance, step, records and, over the scored records,
+    the means, the per-scale means (several levels) and the average error."""
     results = {**(provenance or {}), "step": step, "num_images": len(records),
                "images": records}
     scored = [r for r in records if "psnr" in r]
@@ -129,7 +163,10 @@ def evaluate(config, state, dataset, out_dir: str, graphdef=None, max_images: Op
         if len(levels) > 1:
             results["per_scale"] = per_scale_means(scored, levels)
         add_avg_error(results)
-    if write:
-        with open(os.path.join(out_dir, metrics_name), "w") as f:
-            json.dump(results, f, indent=2)
     return results
+
+
+def _write_results(results, path) -> None:
+    """The results dict as indented JSON at ``path``."""
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2)

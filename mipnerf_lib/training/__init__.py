@@ -3,7 +3,8 @@
 - :mod:`.parallel`: the device mesh, sharded batches and replicated state;
 - :mod:`.step`: the train state, the loss, clipping, the optimiser and the jitted step;
 - :mod:`.batching`: the host and device batchers that feed the step;
-- :mod:`.loop`: :func:`train` with its logging and interrupt saves;
+- :mod:`.loop`: :func:`train` with its logging; :mod:`.run_start`: what comes before the first
+  step (init or resume, the default batcher); :mod:`.rescue`: the save of a stopped run;
 - :mod:`.divergence`: each step's loss checked one step late (:class:`TrainingDivergedError`);
 - :mod:`.checkpoints`: resumable Orbax checkpoints (a package: errors, manager, one-off
   save/restore); :mod:`.run_dir`: the train_dir's lock and ``config.json``;

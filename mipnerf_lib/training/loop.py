@@ -45,19 +45,19 @@ from jax.sharding import Mesh
 
 from mipnerf_lib.config import Config
 from mipnerf_lib.training import checkpoints
-from mipnerf_lib.training.batching import DeviceBatcher, HostBatcher
 from mipnerf_lib.training.distributed import signal_gate
 from mipnerf_lib.training.divergence import LateCheck, TrainingDivergedError
 from mipnerf_lib.training.failures import TrainingFailed, close_all
 from mipnerf_lib.training.log import MetricsLogger, step_metrics
-from mipnerf_lib.training.parallel import check_batch_size, make_mesh, replicate
+from mipnerf_lib.training.parallel import check_batch_size, make_mesh
 from mipnerf_lib.training.provenance import write_run_record
-from mipnerf_lib.training.run_dir import (TrainDirError, TrainDirMovedError, check_same_folder,
-                                          folder_identity, make_train_dir, tidy_after_failure,
-                                          write_config)
-from mipnerf_lib.training.signals import (SignalGate, TrainingInterrupted, signal_of,
-                                          signals_held)
-from mipnerf_lib.training.step import TrainState, abstract_state, init_state, make_train_step
+from mipnerf_lib.training.rescue import rescue_failed, rescue_interrupted
+from mipnerf_lib.training.run_dir import (TrainDirError, check_same_folder, folder_identity,
+                                          make_train_dir, tidy_after_failure, write_config)
+from mipnerf_lib.training.run_start import (fresh_start, init_or_resume, make_batcher,
+                                            say_nothing_to_do)
+from mipnerf_lib.training.signals import SignalGate, TrainingInterrupted, signal_of
+from mipnerf_lib.training.step import TrainState, make_train_step
 
 __all__ = ["TrainingDivergedError", "TrainingInterrupted", "TrainingFailed", "TrainResult",
            "train"]
@@ -187,17 +187,17 @@ class _Run:
 
 def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
     config, manager, end = run.config, run.manager, run.end
-    graphdef, num_params, state, data_state, resumed = _init_or_resume(config, manager, run.mesh)
+    graphdef, num_params, state, data_state, resumed = init_or_resume(config, manager, run.mesh)
     if not resumed:
-        _fresh_start(run)
+        fresh_start(run)
     step = int(jax.device_get(state.step))
     first_step = step  # loss at this step + 1 is computed before any update of this run
     if step >= end:
-        _say_nothing_to_do(run.train_dir, step, end, config)
+        say_nothing_to_do(run.train_dir, step, end, config)
         return TrainResult(state, graphdef, step, "completed" if step >= config.max_steps
                            else "stopped", [], run.train_dir)
     if batcher is None:
-        batcher = _make_batcher(config, run.mesh, data_dir, dataset)
+        batcher = make_batcher(config, run.mesh, data_dir, dataset)
     step_fn = make_train_step(graphdef, config, run.mesh, run.compiler_options)
     history, status, logger, bar, stop_signal = [], "completed", None, None, None
     batcher.start(step, data_state)
@@ -263,11 +263,11 @@ def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
         if status == "completed" and step < config.max_steps:
             status = "stopped"
     except KeyboardInterrupt as e:
-        raise _rescue(e, run, checks, state, data_state, step) from e
+        raise rescue_interrupted(e, run, checks, state, data_state, step) from e
     except (TrainingDivergedError, checkpoints.CheckpointError, TrainDirError):
         raise  # never saves a NaN state, a failing save again, or into a moved folder
     except Exception as e:  # noqa: BLE001 -- the same rescue save as a signal, then say so
-        raise _rescue_error(e, run, checks, state, data_state, step, first_step) from e
+        raise rescue_failed(e, run, checks, state, data_state, step, first_step) from e
     finally:
         close_all(batcher.close, *([logger.close] if logger is not None else []),
                   *([bar.close] if bar is not None else []))
@@ -276,51 +276,6 @@ def _train(run: _Run, *, data_dir, dataset, batcher) -> TrainResult:
         raise TrainingInterrupted(name, stop_signal, step, step, manager.latest_step(),
                                   manager.directory)
     return TrainResult(state, graphdef, step, status, history, run.train_dir)
-
-
-def _init_or_resume(config, manager, mesh):
-    """``(graphdef, number of parameters, replicated state, data state, resumed)``: the newest
-    readable checkpoint of ``manager``, else a fresh state."""
-    graphdef, target = abstract_state(config)
-    num_params = int(sum(x.size for x in jax.tree_util.tree_leaves(target.params)))
-    restored = manager.restore_latest(target, mesh=mesh, config=config)
-    data_state = None
-    if restored is not None:
-        state, data_state, saved_config = restored.state, restored.data_state, restored.config
-        _warn_config_changes(saved_config, config)
-    else:
-        _, state = init_state(config)
-    return graphdef, num_params, replicate(state, mesh), data_state, restored is not None
-
-
-def _say_nothing_to_do(train_dir, step, end, config) -> None:
-    """Tell (process 0) why a run at ``step >= end`` trains nothing."""
-    if jax.process_index() != 0:
-        return
-    if step > config.max_steps:
-        print(f"{train_dir} is at step {step}, beyond max_steps={config.max_steps}: "
-              "nothing was trained and no checkpoint was changed. To train further "
-              f"raise max_steps (CLI: --set max_steps=N with N > {step}).", flush=True)
-    elif step >= config.max_steps:
-        print(f"{train_dir} is already trained to max_steps={config.max_steps} (step "
-              f"{step}): nothing to do. To train further raise max_steps "
-              "(CLI: --set max_steps=N).", flush=True)
-    else:
-        print(f"{train_dir} is at step {step}, at or beyond stop_at={end}: nothing "
-              "to do.", flush=True)
-
-
-def _make_batcher(config, mesh, data_dir, dataset):
-    """The default batcher: of ``dataset``, else of the training split in ``data_dir``."""
-    if dataset is None:
-        from mipnerf_lib import datasets
-
-        if data_dir is None:
-            raise ValueError("train() needs data_dir (or a dataset or batcher).")
-        dataset = datasets.get_dataset("train", data_dir, config, seed=config.seed)
-    if config.device_batching:
-        return DeviceBatcher.from_dataset(dataset, mesh, config)
-    return HostBatcher(dataset, mesh, config.batch_size, config.prefetch)
 
 
 def _progress_bar(progress, end, step):
@@ -341,72 +296,6 @@ def _log(metrics, logger, bar) -> None:
                         rays_s=f"{metrics['rays_per_sec']:.3g}")
 
 
-def _rescue(error, run, checks, state, data_state, step) -> TrainingInterrupted:
-    """Keep the progress of an interrupted run (Ctrl-C, SIGTERM, SIGHUP, a notebook cell
-    stopped by hand): check the steps not yet checked, save the current one, and say so.
-    Further signals wait until the save is done."""
-    name, signum = signal_of(error)
-    manager = run.manager
-    with signals_held(step):
-        checks.flush()
-        saved, message = _rescue_save(run, checks, state, data_state)
-        reached = saved if saved is not None else step
-    return TrainingInterrupted(name, signum, reached, saved, manager.latest_step(),
-                               manager.directory, message)
-
-
-def _rescue_error(error, run, checks, state, data_state, step, first_step) -> TrainingFailed:
-    """The rescue save of :func:`_rescue` after an error in the loop (not a NaN/Inf loss:
-    ``checks.flush()`` raises :class:`TrainingDivergedError` for one, and nothing is saved).
-    Before the run's first step nothing is saved (nothing was trained)."""
-    manager = run.manager
-    with signals_held(step):
-        checks.flush()
-        saved, message = ((None, None) if step == first_step
-                          else _rescue_save(run, checks, state, data_state))
-    return TrainingFailed(error, saved if saved is not None else step, saved,
-                          manager.latest_step(), manager.directory, message)
-
-
-def _rescue_save(run, checks, state, data_state):
-    """Save the current step for a rescue, unless the run folder moved (never re-create a
-    moved run): ``(saved step or None, message or None)``; a first save also writes
-    ``config.json`` and ``run.json``."""
-    try:
-        check_same_folder(run.train_dir, run.identity)
-    except TrainDirMovedError as e:
-        return None, str(e)
-    saved, message = _save_on_interrupt(run.manager, state, run.config, data_state,
-                                        checks.last_saved)
-    if saved is not None and not os.path.exists(os.path.join(run.train_dir, "config.json")):
-        write_config(run.train_dir, run.config)
-        write_run_record(run.train_dir, run.data_dir, run.config)
-    return saved, message
-
-
-def _fresh_start(run) -> None:
-    """Before step 0 in ``train_dir``: refuse a folder whose checkpoints were all set aside
-    (unless ``restart``), and move an earlier run's ``metrics.jsonl`` aside."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    corrupt = os.path.join(run.train_dir, checkpoints.CORRUPT_SUBDIR)
-    if os.path.isdir(corrupt):
-        if not run.restart:  # every process refuses (a shared train_dir), not only the first
-            raise TrainDirError(
-                f"{run.train_dir} has no readable checkpoint: they were set aside in {corrupt} "
-                "by an earlier resume. Not starting over silently: pass --restart (train(..., "
-                "restart=True)) to train from step 0 in this folder, or use a new --train_dir.")
-        if jax.process_index() != 0:
-            return
-        os.replace(corrupt, f"{corrupt}.before-restart-{stamp}")
-    if jax.process_index() != 0:
-        return
-    log = os.path.join(run.train_dir, "metrics.jsonl")
-    if os.path.isfile(log):
-        aside = os.path.join(run.train_dir, f"metrics.before-restart-{stamp}.jsonl")
-        os.replace(log, aside)
-        print(f"Starting from step 0: moved the earlier run's log to {aside}.", flush=True)
-
-
 def _first_loss_line(step, stats, compile_s, config, bar) -> None:
     """One line after the run's first step (process 0), long before ``print_every``."""
     if jax.process_index() != 0 or stats is None:
@@ -418,26 +307,3 @@ def _first_loss_line(step, stats, compile_s, config, bar) -> None:
         bar.write(line)
     else:
         print(line, flush=True)
-
-
-def _save_on_interrupt(manager, state, config, data_state, last_saved):
-    """Save the current step; ``(saved step or None, error message or None)``."""
-    try:
-        step = int(jax.device_get(state.step))
-        if last_saved is None or step > last_saved:
-            manager.save(step, state, config, data_state)
-            return step, None
-        return None, None
-    except Exception as e:  # noqa: BLE001 -- e.g. the state was donated mid-step, disk full
-        return None, (str(e) if isinstance(e, checkpoints.CheckpointError)
-                      else f"{type(e).__name__}: {e}")
-
-
-def _warn_config_changes(saved: Optional[dict], config: Config) -> None:
-    if not saved:
-        return
-    current = config.to_dict()
-    changed = {k: (saved.get(k), v) for k, v in current.items() if k in saved and saved[k] != v}
-    if changed and jax.process_index() == 0:
-        lines = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(changed.items()))
-        print(f"Resuming with config changes: {lines}")

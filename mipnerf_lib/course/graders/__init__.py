@@ -4,7 +4,8 @@ notebook, all re-exported here (``from mipnerf_lib.course import graders``).
 Each grader calls the student's function on fixed random inputs, compares the answer with
 the library (the single source of truth), and prints either a success message or the
 *first* mismatch in plain words, with a hint about the most likely mistake. It returns
-``True`` or ``False`` and never raises (:mod:`.harness` holds that contract). The student's
+``True`` or ``False`` and never raises (:mod:`.harness` holds that contract; :mod:`.answers`
+checks and describes the answers). The student's
 function runs in a separate worker process (:mod:`.sandbox`): killed at the time limit,
 limited in memory, on copies of the inputs, and without the library function that the
 exercise asks for. Students may

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mipnerf_lib.course.graders.harness import Fail, call_student, first_mismatch, matches, run_grader, tuple_of
+from mipnerf_lib.course.graders.answers import Fail, first_mismatch, matches, tuple_of
+from mipnerf_lib.course.graders.harness import call_student, run_grader
 
 __all__ = ["check_pixel_footprints"]
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mipnerf_lib.course.graders.harness import call_student, Fail, first_mismatch, fmt, matches, run_grader, tuple_of
+from mipnerf_lib.course.graders.answers import Fail, first_mismatch, fmt, matches, tuple_of
+from mipnerf_lib.course.graders.harness import call_student, run_grader
 
 __all__ = ["ToyField", "check_renderer", "reference_render"]
 

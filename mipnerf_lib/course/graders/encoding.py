@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mipnerf_lib.course.graders.harness import as_array, call_student, Fail, first_mismatch, fmt, jitted_reference, matches, run_grader, tuple_of
+from mipnerf_lib.course.graders.answers import as_array, Fail, first_mismatch, fmt, matches, tuple_of
+from mipnerf_lib.course.graders.harness import call_student, jitted_reference, run_grader
 
 __all__ = ["check_expected_sin", "check_integrated_pos_enc"]
 

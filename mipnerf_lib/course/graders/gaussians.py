@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mipnerf_lib.course.graders.harness import call_student, isclose_finite, Fail, first_mismatch, fmt, jitted_reference, matches, run_grader, tuple_of
+from mipnerf_lib.course.graders.answers import Fail, first_mismatch, fmt, isclose_finite, matches, tuple_of
+from mipnerf_lib.course.graders.harness import call_student, jitted_reference, run_grader
 
 __all__ = ["check_frustum_moments", "check_lift_gaussian"]
 

@@ -12,18 +12,18 @@ type-checked (``None``, strings, complex numbers, non-integer counts, tuples of 
 length and arrays of the wrong shape are named as such).
 
 The API every grader module uses: :func:`run_grader` runs a grading body and prints the
-outcome; a body raises :class:`Fail` with the message for the student; :func:`call_student`
-calls the student's function (under :func:`time_limit`) and turns its errors into a ``Fail``;
-:func:`as_array`, :func:`as_int` and :func:`tuple_of` type-check answers; :func:`matches`,
-:func:`first_mismatch`, :func:`isclose_finite` and :func:`fmt` compare and describe them;
-:func:`jitted_reference` holds the library's reference functions, compiled once.
+outcome; a body raises :class:`~.answers.Fail` with the message for the student;
+:func:`call_student` calls the student's function (under :func:`time_limit`) and turns its
+errors into a ``Fail``; :mod:`.answers` type-checks, compares and describes the answers
+(:func:`~.answers.as_array`, :func:`~.answers.first_mismatch`, ...); :func:`jitted_reference`
+holds the library's reference functions, compiled once.
 
 Isolation (:mod:`.sandbox`): :func:`call_student` runs the student's function in a separate
 worker process with copies of the inputs, a memory limit and a hard time limit (the worker is
 killed, so catching ``BaseException`` or calling ``os._exit()`` cannot hang or crash the
 notebook or the autograder). While a check runs, the library functions the exercise asks
-the student to write (``run_grader(..., forbid=...)``) are replaced in the worker by stubs: a
-function that calls them gets a "write it yourself" message and no credit. A function the
+the student to write (``run_grader(..., forbid=...)``) are replaced in the worker by stubs
+(:mod:`.stubs`): a function that calls them gets a "write it yourself" message and no credit. A function the
 worker cannot receive (e.g. a ``jax.jit``-wrapped one) runs in this process as before, under
 the SIGALRM limit, with the same stubs; set :data:`ISOLATE` to ``False`` to always do so.
 """
@@ -32,34 +32,25 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
-import numbers
 import signal
 import threading
 import traceback
 
 import numpy as np
 
+from mipnerf_lib.course.graders.answers import Fail, shape_of
+from mipnerf_lib.course.graders.stubs import forbidden_message, stubbed
+
 __all__ = [
     "TIME_LIMIT",
     "OK_MARK",
     "FAIL_MARK",
-    "Fail",
     "TimeLimitExceeded",
     "run_grader",
     "call_student",
     "time_limit",
-    "as_array",
-    "as_int",
-    "tuple_of",
-    "matches",
-    "first_mismatch",
-    "isclose_finite",
-    "fmt",
     "jitted_reference",
     "explain_base_exception",
-    "shape_of",
-    "not_numbers",
     "ISOLATE",
     "forbidden",
 ]
@@ -87,40 +78,8 @@ def forbidden(names):
         _FORBID = previous
 
 
-def _forbidden_message(name):
-    return (f"Your function calls {name}, the library function this exercise asks you to write: "
-            "write it yourself (the grader compares your answer with that function, so a copy "
-            "proves nothing). This check gives no credit.")
-
-
 class _ForbiddenInProcess(BaseException):
     pass
-
-
-@contextlib.contextmanager
-def _stubs_in_process(names, called):
-    import importlib
-
-    saved = []
-    try:
-        for dotted in names:
-            module_name, _, attr = dotted.rpartition(".")
-            try:
-                module = importlib.import_module(module_name)
-                getattr(module, attr)
-            except (ImportError, AttributeError):
-                continue  # not in this version of the library: nothing to hide
-
-            def stub(*args, _name=dotted, **kwargs):
-                called.append(_name)
-                raise _ForbiddenInProcess(_name)
-
-            saved.append((module, attr, getattr(module, attr)))
-            setattr(module, attr, stub)
-        yield
-    finally:
-        for module, attr, original in saved:
-            setattr(module, attr, original)
 
 
 @functools.lru_cache(maxsize=None)
@@ -144,10 +103,6 @@ def jitted_reference(name):
     }
     fn, static = table[name]
     return jax.jit(fn, static_argnames=static)
-
-
-class Fail(Exception):
-    """A mismatch, with the message to show the student."""
 
 
 class TimeLimitExceeded(BaseException):
@@ -215,21 +170,11 @@ def run_grader(title, body, forbid=()):
     return True
 
 
-def shape_of(x):
-    """The shape of an input for messages; a tuple of arrays (e.g. ``Rays``) lists its fields'."""
-    if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return {name: shape_of(v) for name, v in zip(x._fields, x)}
-    try:
-        return np.shape(x)
-    except (TypeError, ValueError):
-        return type(x).__name__
-
-
 def _explain_remote(outcome, shapes):
     """The ``Fail`` message for a sandbox outcome other than ``ok``."""
     kind = outcome[0]
     if kind == "forbidden":
-        return _forbidden_message(outcome[1])
+        return forbidden_message(outcome[1])
     if kind == "timeout":
         return f"{explain_base_exception(TimeLimitExceeded())}\nInputs had shapes {shapes}."
     if kind == "interrupted":
@@ -301,10 +246,10 @@ def call_student(fn, *args):
     args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
     called = []
     try:
-        with _stubs_in_process(_FORBID, called), time_limit(TIME_LIMIT):
+        with stubbed(_FORBID, called, _ForbiddenInProcess), time_limit(TIME_LIMIT):
             result = fn(*args)
         if called:
-            raise Fail(_forbidden_message(called[0]))
+            raise Fail(forbidden_message(called[0]))
         return result
     except Fail:
         raise
@@ -312,7 +257,7 @@ def call_student(fn, *args):
         raise Fail("Your function raised NotImplementedError: fill in its body first.") from None
     except Exception as err:  # noqa: BLE001 - report any student error in plain words
         if called:
-            raise Fail(_forbidden_message(called[0])) from None
+            raise Fail(forbidden_message(called[0])) from None
         tb = traceback.format_exception_only(type(err), err)[-1].strip()
         raise Fail(
             f"Your function raised an error on valid inputs: {tb}\n"
@@ -320,113 +265,7 @@ def call_student(fn, *args):
         ) from None
     except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, the time limit
         if called:
-            raise Fail(_forbidden_message(called[0])) from None
+            raise Fail(forbidden_message(called[0])) from None
         raise Fail(f"{explain_base_exception(err)}\nInputs had shapes {shapes}.") from None
 
 
-def not_numbers(x, what):
-    """A message if ``x`` is not an answer made of real numbers (None if it is)."""
-    if x is None:
-        return f"You returned None for {what}: did you forget the `return` statement?"
-    if isinstance(x, (str, bytes)):
-        return f"{what} should be numbers, got the string {x!r} (remove the quotes)."
-    if isinstance(x, (tuple, list)) and any(v is None for v in x):
-        return f"{what} contains None: did a helper forget to `return`?"
-    return None
-
-
-def as_int(x, what):
-    """``x`` as an ``int``: a whole number (int, NumPy integer, or an integral float)."""
-    if isinstance(x, (str, bytes)):
-        raise Fail(f"{what} should be a whole number (an integer), got the string {x!r} "
-                    "(remove the quotes).")
-    msg = not_numbers(x, what)
-    if msg:
-        raise Fail(msg)
-    if isinstance(x, (bool, np.bool_)):
-        raise Fail(f"{what} should be a whole number, got the boolean {x}.")
-    if np.ndim(x) == 0 and hasattr(x, "dtype"):  # NumPy / JAX scalars and 0-d arrays
-        x = np.asarray(x).item()
-    if isinstance(x, numbers.Integral):
-        return int(x)
-    if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
-        raise Fail(f"{what} should be a whole number, got the complex number {x}.")
-    if isinstance(x, numbers.Real):
-        if math.isfinite(x) and float(x).is_integer():
-            return int(x)
-        raise Fail(f"{what} should be a whole number, got {x!r}: a count has no fractional part.")
-    raise Fail(f"{what} should be a whole number, got {type(x).__name__}.")
-
-
-def as_array(x, what):
-    """``x`` as a float64 array, or a ``Fail`` that names what is wrong with it."""
-    msg = not_numbers(x, what)
-    if msg:
-        raise Fail(msg)
-    try:
-        arr = np.asarray(x)
-    except Exception:  # noqa: BLE001
-        raise Fail(f"{what} should be an array of numbers, got {type(x).__name__}.") from None
-    if arr.dtype.kind == "c":
-        raise Fail(f"{what} should be real numbers, got complex ones (dtype {arr.dtype}): "
-                    "take np.real, or look for a sqrt of a negative number.")
-    if arr.dtype.kind not in "fiu":
-        raise Fail(f"{what} should be an array of numbers, got {type(x).__name__} "
-                    f"(dtype {arr.dtype}).")
-    return arr.astype(np.float64)
-
-
-def fmt(v):
-    v = np.asarray(v)
-    if v.size == 1:
-        return f"{float(v.reshape(())):.6g}"
-    return np.array2string(v, precision=5, max_line_width=100)
-
-
-def isclose_finite(got, expected, rtol, atol):
-    return np.isclose(got, expected, rtol=rtol, atol=atol) & np.isfinite(got)
-
-
-def first_mismatch(name, got, expected, rtol, atol, describe_index, hint=""):
-    """Raise Fail describing the first element where got != expected."""
-    got = as_array(got, name)
-    if got.shape != expected.shape:
-        raise Fail(f"{name} has shape {got.shape}, but it should have shape {expected.shape}. {hint}".rstrip())
-    ok = isclose_finite(got, expected, rtol, atol)
-    if ok.all():
-        return
-    idx = tuple(int(i) for i in np.argwhere(~ok)[0])
-    msg = (
-        f"{name} is wrong for {describe_index(idx)}:\n"
-        f"  expected {fmt(expected[idx])}, got {fmt(got[idx])}"
-        f" ({int((~ok).sum())} of {ok.size} values differ)."
-    )
-    if not np.isfinite(got[idx]):
-        msg += "\n  Hint: a NaN or inf usually means a division by zero or a sqrt/log of a negative number."
-    if hint:
-        msg += f"\n  Hint: {hint}"
-    raise Fail(msg)
-
-
-def matches(got, candidate, rtol=1e-4, atol=1e-6):
-    """Whether ``got`` equals ``candidate`` (a known mistake); False for non-numbers."""
-    try:
-        got = np.asarray(got, np.float64)
-        candidate = np.asarray(candidate, np.float64)
-    except (TypeError, ValueError):
-        return False
-    return got.shape == candidate.shape and bool(np.all(np.isclose(got, candidate, rtol=rtol, atol=atol)))
-
-
-def tuple_of(result, n, names):
-    """The ``n`` arrays of a tuple answer, checking it is a tuple of ``n`` numbers arrays."""
-    listed = ", ".join(names)
-    if result is None:
-        raise Fail(f"You returned None: return a tuple of {n} arrays ({listed}). "
-                    "Did you forget the `return` statement?")
-    if not isinstance(result, (tuple, list)):
-        raise Fail(f"Return a tuple of {n} arrays ({listed}), got one {type(result).__name__}.")
-    if len(result) != n:
-        raise Fail(f"Return a tuple of {n} arrays ({listed}); yours has {len(result)} "
-                    f"item{'s' if len(result) != 1 else ''}.")
-    return [as_array(r, name) for r, name in zip(result, names)]

@@ -7,7 +7,8 @@ net_depth_condition, net_width_condition, skip_layer) -> int`` against
 
 from __future__ import annotations
 
-from mipnerf_lib.course.graders.harness import as_int, call_student, Fail, run_grader
+from mipnerf_lib.course.graders.answers import as_int, Fail
+from mipnerf_lib.course.graders.harness import call_student, run_grader
 
 __all__ = ["check_mlp_parameter_count", "count_mlp_parameters"]
 

@@ -20,7 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from mipnerf_lib.course.graders.harness import FAIL_MARK, Fail, as_array, fmt, run_grader
+from mipnerf_lib.course.graders.answers import as_array, Fail, fmt
+from mipnerf_lib.course.graders.harness import FAIL_MARK, run_grader
 
 __all__ = ["Question", "QUESTIONS", "answer", "check_prediction"]
 

@@ -36,6 +36,9 @@ import sys
 import threading
 import traceback
 
+from mipnerf_lib.course.graders.stubs import stubbed
+from mipnerf_lib.course.limits import limit_address_space
+
 MEMORY_LIMIT_GB = float(os.environ.get("MIPNERF_GRADER_MEMORY_GB", "6"))
 """Address space of the worker, in GiB (POSIX only). Override with ``MIPNERF_GRADER_MEMORY_GB``."""
 
@@ -98,13 +101,6 @@ def _portable(x):
     return x
 
 
-def _resolve(dotted):
-    import importlib
-
-    module_name, _, attr = dotted.rpartition(".")
-    return importlib.import_module(module_name), attr
-
-
 def _serve(channel):
     import cloudpickle
 
@@ -115,52 +111,36 @@ def _serve(channel):
             return
         payload, forbid = request
         called = []
-        saved = []
-        for dotted in forbid:
+        with stubbed(forbid, called, ForbiddenCall):
+            printed = io.StringIO()
             try:
-                module, attr = _resolve(dotted)
-                getattr(module, attr)
-            except (ImportError, AttributeError):
-                continue  # not in this version of the library: nothing to hide
-
-            def stub(*args, _name=dotted, **kwargs):
-                called.append(_name)
-                raise ForbiddenCall(_name)
-
-            saved.append((module, attr, getattr(module, attr)))
-            setattr(module, attr, stub)
-        printed = io.StringIO()
-        try:
-            fn, args = cloudpickle.loads(payload)
-            _send(channel, ("started",))
-            try:
-                with contextlib.redirect_stdout(printed):
-                    result = fn(*args)
-                outcome = ("ok", _portable(result))
-            except BaseException as err:  # noqa: BLE001 - reported to the parent in words
-                text = traceback.format_exception_only(type(err), err)[-1].strip()
-                code = err.code if isinstance(err, SystemExit) else None
-                outcome = ("raised", type(err).__name__, text, code,
-                           isinstance(err, NotImplementedError), isinstance(err, MemoryError))
-            if called:
-                outcome = ("forbidden", called[0])
-            try:
-                data = cloudpickle.dumps(outcome + (printed.getvalue(),))
-                reply = ("done", data)
-            except BaseException as err:  # noqa: BLE001
-                reply = ("done", cloudpickle.dumps(("unreadable", f"{type(err).__name__}: {err}",
-                                                    printed.getvalue())))
-        except BaseException as err:  # noqa: BLE001 - the function could not be rebuilt here
-            reply = ("done", pickle.dumps(("unreadable", f"{type(err).__name__}: {err}", "")))
-        finally:
-            for module, attr, original in saved:
-                setattr(module, attr, original)
+                fn, args = cloudpickle.loads(payload)
+                _send(channel, ("started",))
+                try:
+                    with contextlib.redirect_stdout(printed):
+                        result = fn(*args)
+                    outcome = ("ok", _portable(result))
+                except BaseException as err:  # noqa: BLE001 - reported to the parent in words
+                    text = traceback.format_exception_only(type(err), err)[-1].strip()
+                    code = err.code if isinstance(err, SystemExit) else None
+                    outcome = ("raised", type(err).__name__, text, code,
+                               isinstance(err, NotImplementedError), isinstance(err, MemoryError))
+                if called:
+                    outcome = ("forbidden", called[0])
+                try:
+                    data = cloudpickle.dumps(outcome + (printed.getvalue(),))
+                    reply = ("done", data)
+                except BaseException as err:  # noqa: BLE001
+                    failure = ("unreadable", f"{type(err).__name__}: {err}", printed.getvalue())
+                    reply = ("done", cloudpickle.dumps(failure))
+            except BaseException as err:  # noqa: BLE001 - the function could not be rebuilt here
+                reply = ("done", pickle.dumps(("unreadable", f"{type(err).__name__}: {err}", "")))
         _send(channel, reply)
 
 
 def _worker_main():
-    if os.name == "posix":
-        _limit_memory()
+    if os.name == "posix":  # before the worker imports anything big
+        limit_address_space(MEMORY_LIMIT_GB)
     import signal
 
     # Ctrl-C / the stop button / a kernel shutdown signal the whole process group: the parent
@@ -182,16 +162,6 @@ def _worker_main():
 # ----------------------------------------------------------------------------------------
 # The parent side.
 # ----------------------------------------------------------------------------------------
-
-
-def _limit_memory():  # in the worker, before it imports anything big
-    import resource
-
-    limit = int(MEMORY_LIMIT_GB * 2**30)
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 class _Worker:

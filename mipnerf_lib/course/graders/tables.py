@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from mipnerf_lib.course.graders.harness import as_array, call_student, Fail, run_grader
+from mipnerf_lib.course.graders.answers import as_array, Fail
+from mipnerf_lib.course.graders.harness import call_student, run_grader
 
 __all__ = ["check_table1_average"]
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mipnerf_lib.course.graders.harness import as_array, call_student, Fail, first_mismatch, fmt, jitted_reference, matches, run_grader
+from mipnerf_lib.course.graders.answers import as_array, Fail, first_mismatch, fmt, matches
+from mipnerf_lib.course.graders.harness import call_student, jitted_reference, run_grader
 
 __all__ = ["check_compositing_weights", "check_blur_weights", "check_inverse_cdf"]
 
