@@ -211,7 +211,8 @@ def train(paper, config, data_dir: str, *, log_every: int = 100,
 
     Args:
       paper: :func:`load`'s namespace.
-      config: our ``Config`` (the paper's fields are taken from it: :func:`paper_config`).
+      config: our ``Config`` (the paper's fields are taken from it: :func:`paper_config`);
+        ``config.seed`` is added to train.py's two seeds (0: its own).
       data_dir: a multiscale scene (``metadata.json``; any loader the config names).
       log_every: fetch the step's stats every this many steps (its ``print_every``).
       snapshot_steps: steps after which ``on_snapshot(step, our_params)`` is called with the
@@ -227,8 +228,9 @@ def train(paper, config, data_dir: str, *, log_every: int = 100,
       stats are read).
     """
     pconfig = paper_config(paper, config)
-    rng = jax.random.PRNGKey(20200823)  # train.py's seeds
-    np.random.seed(20201473 + jax.process_index())
+    # train.py's seeds; our config's seed (0 by default) shifts both, for repeated runs
+    rng = jax.random.PRNGKey(20200823 + config.seed)
+    np.random.seed(20201473 + config.seed + jax.process_index())
     dataset = paper.datasets.get_dataset("train", data_dir, pconfig)
     while dataset.queue.empty():  # its peek() reads the queue's head without waiting (its
         time.sleep(0.01)          # main() loads the test split in between)

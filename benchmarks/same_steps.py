@@ -51,7 +51,7 @@ from mipnerf_lib.experiments import weights
 RUN_FILE = "run.json"
 SNAPSHOTS = "snapshots.npz"
 EVAL_FILE = "eval.json"
-LEVELS = (24.0, 26.0, 28.0, 29.0, 30.0, 31.0)  # dB of the mean over scales, for time to quality
+LEVELS = (23.0, 24.0, 25.0, 25.5, 26.0, 28.0)  # dB of the mean over scales, for time to quality
 
 
 def run_config(steps: int, overrides=(), snapshot_every: int | None = None):
@@ -279,7 +279,7 @@ def cmd_report(args):
             "curve": [{"step": c["step"], "seconds": round(seconds_at(r["log"], c["step"]), 1),
                        "avg_psnr": c["scores"]["Avg."]["psnr"]} for c in r["eval"]["curve"]]
             if r["eval"] else None,
-            "time_to_levels": time_to_levels(r) if r["eval"] else None,
+            "time_to_levels": time_to_levels(r, args.levels) if r["eval"] else None,
         } for r in runs},
     }
     (out / "same_steps.json").write_text(json.dumps(summary, indent=1))
@@ -288,7 +288,7 @@ def cmd_report(args):
     print(table)
     for r in runs:
         if r["eval"]:
-            print(r["label"], "time to level (s):", time_to_levels(r))
+            print(r["label"], "time to level (s):", time_to_levels(r, args.levels))
 
 
 # ----------------------------------------------------------------------------- speed
@@ -350,6 +350,8 @@ def main(argv=None):
     r = sub.add_parser("report", help="table, curves and time to quality")
     r.add_argument("--runs", nargs="+", required=True)
     r.add_argument("--out", required=True)
+    r.add_argument("--levels", type=float, nargs="+", default=LEVELS,
+                   help="dB (mean over scales) for the time-to-quality table")
     v = sub.add_parser("speed", help="train-step and render times, the paper's code and ours")
     v.add_argument("--paper_code", required=True)
     v.add_argument("--steps", type=int, default=20)
