@@ -45,8 +45,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-__all__ = ["FlaxOptimAdam", "load", "paper_config", "to_our_params", "train", "train_pstep",
-           "time_train_step", "time_render"]
+__all__ = ["FlaxOptimAdam", "load", "paper_config", "paper_model", "init_variables",
+           "to_our_params", "train", "train_pstep", "time_train_step", "time_render"]
 
 _ACTIVATIONS = {"relu": nn.relu, "softplus": nn.softplus, "sigmoid": nn.sigmoid}
 # Our Config fields of the paper's MipNerfModel and MLP (the rest are the paper's Config's).
@@ -147,7 +147,7 @@ def paper_config(paper, config):
     return paper.utils.Config(**{k: ours[k] for k in fields if k in ours})
 
 
-def _model(paper, config):
+def paper_model(paper, config):
     """The paper's ``MipNerfModel`` with our ``config``'s model fields (what its gin config
     would bind); its ``MLP`` gets our MLP fields the same way."""
     ours = config.to_dict()
@@ -165,7 +165,7 @@ def _model(paper, config):
 
 def _init(paper, config, key, example_rays):
     """``models.construct_mipnerf`` with our config's model fields: ``(model, variables)``."""
-    model = _model(paper, config)
+    model = paper_model(paper, config)
     key, rng = jax.random.split(key)
     variables = model.init(key, rng=rng,
                            rays=paper.utils.namedtuple_map(lambda x: x[0], example_rays),
@@ -290,7 +290,8 @@ def time_train_step(paper, config, batch, steps: int = 20) -> dict:
     pconfig = paper_config(paper, config)
     sharded = paper.utils.shard(batch)
     model, variables = _init(paper, config, jax.random.PRNGKey(0), sharded["rays"])
-    state = flax.jax_utils.replicate(paper.utils.TrainState(optimizer=FlaxOptimAdam.create(variables)))
+    state = paper.utils.TrainState(optimizer=FlaxOptimAdam.create(variables))
+    state = flax.jax_utils.replicate(state)
     pstep = jax.pmap(functools.partial(paper.train_step, model, pconfig), axis_name="batch",
                      in_axes=(0, 0, 0, None))  # as train.py, but the fixed batch is not donated
     keys = jax.random.split(jax.random.PRNGKey(1), jax.local_device_count())
@@ -319,7 +320,7 @@ def time_train_step(paper, config, batch, steps: int = 20) -> dict:
 def time_render(paper, config, variables, rays, chunk: int = 8192, repeats: int = 3) -> float:
     """Median seconds to render ``rays`` (``Rays`` of ``[H, W, ...]`` NumPy arrays) with the
     paper's ``models.render_image`` and the pmapped eval function of its ``train.py``."""
-    model = _model(paper, config)
+    model = paper_model(paper, config)
 
     def render_eval_fn(variables, _, rays):
         return jax.lax.all_gather(model.apply(variables, jax.random.PRNGKey(0), rays,

@@ -317,7 +317,8 @@ def cmd_speed(args):
     variables = paper_code.init_variables(paper, config, paper.utils.shard(
         paper.utils.namedtuple_map(lambda r: r[:1].reshape(-1, r.shape[-1]), rays)))
     out["render_width"] = args.width
-    out["paper_render_s"] = paper_code.time_render(paper, config, variables, rays, chunk=config.chunk)
+    out["paper_render_s"] = paper_code.time_render(paper, config, variables, rays,
+                                                   chunk=config.chunk)
     print(f"paper render {args.width}x{args.width}:", out["paper_render_s"], flush=True)
     o = out["ours_train"]
     out["ratios"] = {

@@ -54,7 +54,7 @@ def test_paper_weights_on_our_tree_render_the_same():
     rays = _rays(32)
     sharded = paper.utils.Rays(*(r[None] for r in rays))
     variables = paper_code.init_variables(paper, config, sharded, seed=3)
-    theirs = paper_code._model(paper, config).apply(
+    theirs = paper_code.paper_model(paper, config).apply(
         variables, jax.random.PRNGKey(0), paper.utils.Rays(*rays), randomized=False,
         white_bkgd=True)
     graphdef, target = training.abstract_state(config)
@@ -97,13 +97,13 @@ def test_paper_train_step_gradient_is_ours():
     rays = rays._replace(lossmult=lossmult)
     sharded = paper.utils.Rays(*(r[None] for r in rays))
     variables = paper_code.init_variables(paper, config, sharded, seed=5)
-    pstep = paper_code.train_pstep(paper, paper_code._model(paper, config),
+    pstep = paper_code.train_pstep(paper, paper_code.paper_model(paper, config),
                                    paper_code.paper_config(paper, config))
     state = flax.jax_utils.replicate(paper.utils.TrainState(optimizer=KeepGradient(variables)))
     keys = jax.random.split(jax.random.PRNGKey(0), 1)
     state, stats, _ = pstep(keys, state, {"pixels": pixels[None], "rays": sharded}, 1.0)
-    theirs = paper_code.to_our_params(jax.tree_util.tree_map(lambda x: x[0], state.optimizer.target),
-                                      config)
+    grad = jax.tree_util.tree_map(lambda x: x[0], state.optimizer.target)
+    theirs = paper_code.to_our_params(grad, config)
 
     graphdef, _ = training.abstract_state(config)
     params = paper_code.to_our_params(variables, config)
