@@ -98,27 +98,32 @@ def _train_ours(args, config, out: Path) -> dict:
         print(json.dumps(rec), flush=True)
 
     train_dir = out / "train"
+    t_start = time.perf_counter()
     result = training.train(config, data_dir=args.data_dir, train_dir=str(train_dir),
                             callback=on_log, progress=False)
     jax.block_until_ready(result.state.params)
     first = log[0]
-    if first["seconds"] is None and len(log) > 1:  # the first log step: mean steps as well
+    if len(log) > 1:  # the first log step: mean steps as well
         first["seconds"] = first["step"] * log[-1]["seconds"] / log[-1]["step"]
+    else:  # one log step only: its wall time less the compile (data loading included)
+        first["seconds"] = marks[0][1] - t_start - (first.get("compile_seconds") or 0.0)
     models = {}
     for step in snapshot_steps(config.max_steps, args.snapshot_every):
         _, _, state = evaluation.load_trained(str(train_dir), config, step=step)
         models[f"step_{step}"] = (config, jax.device_get(state.params))
     weights.save_models(out / SNAPSHOTS, models, {"who": "ours"})
-    s0 = first["step"]
     return {"log": log, "compile_seconds": first.get("compile_seconds"),
             "train_seconds": log[-1]["seconds"],
-            "ms_per_step": 1e3 * log[-1]["seconds"] / log[-1]["step"] if s0 else None}
+            "ms_per_step": 1e3 * log[-1]["seconds"] / log[-1]["step"]}
 
 
 def cmd_train(args):
     apply_precision(args.precision)
     config = run_config(args.steps, args.overrides, args.snapshot_every)
     out = Path(args.out)
+    if (out / RUN_FILE).exists() or (out / "train").exists():
+        raise SystemExit(f"{out} already holds a run ({RUN_FILE} or train/): its time would not "
+                         "be one run's; remove it or choose another --out.")
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     result = (_train_paper if args.who == "paper" else _train_ours)(args, config, out)
@@ -134,7 +139,8 @@ def cmd_train(args):
 
 def _default_label(who, config):
     name = "google/mipnerf" if who == "paper" else "ours"
-    return f"{name} {config.compute_dtype}"
+    seed = f" seed {config.seed}" if config.seed else ""
+    return f"{name} {config.compute_dtype}{seed}"
 
 
 # ----------------------------------------------------------------------------- eval
