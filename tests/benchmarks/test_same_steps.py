@@ -213,3 +213,11 @@ def test_run_config_is_the_paper_preset_with_a_squeezed_schedule():
     assert (c.max_steps, c.lr_delay_steps, c.save_every, c.keep_checkpoints) == (10000, 50, 2000, 6)
     assert c.compute_dtype == "bfloat16" and c.device_batching
     assert same_steps.snapshot_steps(10000, 3000) == [3000, 6000, 9000, 10000]
+
+
+def test_train_refuses_a_folder_that_holds_a_run(tmp_path):
+    """A second run into the same folder would resume the first and time only its tail."""
+    (tmp_path / "train").mkdir()
+    with pytest.raises(SystemExit, match="already holds a run"):
+        same_steps.main(["train", "--who", "ours", "--data_dir", str(tmp_path), "--steps", "10",
+                         "--out", str(tmp_path)])
