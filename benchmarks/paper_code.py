@@ -105,7 +105,7 @@ def _stand_ins():
     if missing("cv2"):
         sys.modules["cv2"] = types.ModuleType("cv2")  # only LLFF / factor-2 Blender use it
     flax.nn = nn
-    flax.optim = types.SimpleNamespace(Optimizer=object, Adam=None)
+    flax.optim = types.SimpleNamespace(Optimizer=object)
     if not hasattr(jax, "tree_map"):
         jax.tree_map = jax.tree_util.tree_map
     for old, new in (("host_id", "process_index"), ("host_count", "process_count")):
@@ -285,41 +285,38 @@ def train(paper, config, data_dir: str, *, log_every: int = 100,
 
 def time_train_step(paper, config, batch, steps: int = 20) -> dict:
     """Milliseconds per step of the paper's pmapped ``train_step`` on one fixed ``batch``
-    (``{'pixels', 'rays'}`` of NumPy arrays): the median of ``steps`` synced steps, and
-    ``steps`` steps as its loop runs them (the stats read back one step late)."""
-    pconfig = paper_config(paper, config)
+    (``{'pixels', 'rays'}`` of NumPy arrays): the median of ``steps`` synced steps
+    (:func:`benchmarks._bench.median_ms`), and ``steps`` steps as its loop runs them
+    (:func:`benchmarks.train_throughput.pipelined_step_s`)."""
+    from benchmarks._bench import median_ms
+    from benchmarks.train_throughput import pipelined_step_s
+
     sharded = paper.utils.shard(batch)
     model, variables = _init(paper, config, jax.random.PRNGKey(0), sharded["rays"])
-    state = paper.utils.TrainState(optimizer=FlaxOptimAdam.create(variables))
-    state = flax.jax_utils.replicate(state)
-    pstep = jax.pmap(functools.partial(paper.train_step, model, pconfig), axis_name="batch",
-                     in_axes=(0, 0, 0, None))  # as train.py, but the fixed batch is not donated
-    keys = jax.random.split(jax.random.PRNGKey(1), jax.local_device_count())
+    state = flax.jax_utils.replicate(
+        paper.utils.TrainState(optimizer=FlaxOptimAdam.create(variables)))
+    pstep = jax.pmap(functools.partial(paper.train_step, model, paper_config(paper, config)),
+                     axis_name="batch", in_axes=(0, 0, 0, None))  # the fixed batch: not donated
+
+    def step(carry, batch):  # (keys, state) threaded through, as pipelined_step_s expects
+        keys, state = carry
+        state, stats, keys = pstep(keys, state, batch, 5e-4)
+        return (keys, state), stats
+
+    carry = (jax.random.split(jax.random.PRNGKey(1), jax.local_device_count()), state)
     sharded = jax.tree_util.tree_map(jnp.asarray, sharded)
     for _ in range(_WARMUP):
-        state, stats, keys = pstep(keys, state, sharded, 5e-4)
+        carry, stats = step(carry, sharded)
     jax.block_until_ready(stats)
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        state, stats, keys = pstep(keys, state, sharded, 5e-4)
-        jax.block_until_ready(stats)
-        times.append(time.perf_counter() - t)
-    t = time.perf_counter()
-    previous = None
-    for _ in range(steps):
-        state, stats, keys = pstep(keys, state, sharded, 5e-4)
-        if previous is not None:
-            jax.device_get(previous.loss)
-        previous = stats
-    jax.block_until_ready(stats)
-    return {"synced_ms": 1e3 * float(np.median(times)),
-            "as_loop_runs_ms": 1e3 * (time.perf_counter() - t) / steps}
+    return {"synced_ms": median_ms(step, (carry, sharded), steps),
+            "as_loop_runs_ms": 1e3 * pipelined_step_s(step, carry, sharded, steps)}
 
 
 def time_render(paper, config, variables, rays, chunk: int = 8192, repeats: int = 3) -> float:
     """Median seconds to render ``rays`` (``Rays`` of ``[H, W, ...]`` NumPy arrays) with the
     paper's ``models.render_image`` and the pmapped eval function of its ``train.py``."""
+    from benchmarks._bench import median_ms
+
     model = paper_model(paper, config)
 
     def render_eval_fn(variables, _, rays):
@@ -329,14 +326,8 @@ def time_render(paper, config, variables, rays, chunk: int = 8192, repeats: int 
 
     pfn = jax.pmap(render_eval_fn, in_axes=(None, None, 0), axis_name="batch")
     render = functools.partial(pfn, variables)
-    paper.models.render_image(render, rays, None, chunk=chunk)  # compile
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        rgb, _, _ = paper.models.render_image(render, rays, None, chunk=chunk)
-        np.asarray(rgb)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return 1e-3 * median_ms(lambda: paper.models.render_image(render, rays, None, chunk=chunk)[0],
+                            (), repeats)
 
 
 def init_variables(paper, config, example_rays, seed: int = 0):

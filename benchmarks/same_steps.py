@@ -58,9 +58,8 @@ def run_config(steps: int, overrides=(), snapshot_every: int | None = None):
     """The ``multiblender`` preset with the paper's schedule squeezed to ``steps``."""
     extra = [] if snapshot_every is None else [f"save_every={snapshot_every}",
                                                f"keep_checkpoints={steps // snapshot_every + 1}"]
-    base = [o for o in squeezed_run_overrides(steps) if not o.startswith("save_every")]
-    return apply_overrides(get_config("multiblender"), [
-        *base, "print_every=100", *extra, *overrides]).validate()
+    return apply_overrides(get_config("multiblender"), [  # later items win
+        *squeezed_run_overrides(steps), "print_every=100", *extra, *overrides]).validate()
 
 
 def snapshot_steps(steps: int, every: int) -> list[int]:

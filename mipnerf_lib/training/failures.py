@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import sys
 
-__all__ = ["TrainingFailed", "failure_kind", "FIXES", "close_all"]
+__all__ = ["TrainingFailed", "RescueOutcome", "failure_kind", "FIXES", "close_all"]
 
 #: What to do about each kind of failure.
 FIXES = {
@@ -47,7 +47,21 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-class TrainingFailed(RuntimeError):
+class RescueOutcome:
+    """What the rescue save of a stopped run did, for the exception that reports it
+    (:class:`TrainingFailed`, :class:`~.signals.TrainingInterrupted`)."""
+
+    def _record_rescue(self, step, saved_step, last_checkpoint_step, directory, save_error):
+        self.step, self.saved_step = step, saved_step
+        self.last_checkpoint_step, self.directory = last_checkpoint_step, directory
+        self.save_error = save_error
+
+    @property
+    def resumable(self) -> bool:
+        return self.last_checkpoint_step is not None
+
+
+class TrainingFailed(RescueOutcome, RuntimeError):
     """An error stopped the training loop; the current step was saved first where possible.
 
     Attributes:
@@ -61,14 +75,9 @@ class TrainingFailed(RuntimeError):
 
     def __init__(self, error, step, saved_step, last_checkpoint_step, directory,
                  save_error=None):
-        self.error, self.kind, self.step = error, failure_kind(error), step
-        self.saved_step, self.last_checkpoint_step = saved_step, last_checkpoint_step
-        self.directory, self.save_error = directory, save_error
+        self.error, self.kind = error, failure_kind(error)
+        self._record_rescue(step, saved_step, last_checkpoint_step, directory, save_error)
         super().__init__(self._message())
-
-    @property
-    def resumable(self) -> bool:
-        return self.last_checkpoint_step is not None
 
     def _message(self):
         head = f"training failed at step {self.step} ({_first_line(self.error)})"

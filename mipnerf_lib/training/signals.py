@@ -18,11 +18,13 @@ import threading
 
 import jax
 
+from mipnerf_lib.training.failures import RescueOutcome
+
 __all__ = ["TrainingInterrupted", "SignalInterrupt", "SignalGate", "signals_held", "signal_of",
            "RESCUE_SIGNALS"]
 
 
-class TrainingInterrupted(KeyboardInterrupt):
+class TrainingInterrupted(RescueOutcome, KeyboardInterrupt):
     """Training was stopped by Ctrl-C, SIGTERM or SIGHUP; the message says what was saved.
 
     Attributes:
@@ -36,14 +38,9 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __init__(self, signal_name, signum, step, saved_step, last_checkpoint_step,
                  directory, save_error=None):
-        self.signal_name, self.signum, self.step = signal_name, signum, step
-        self.saved_step, self.last_checkpoint_step = saved_step, last_checkpoint_step
-        self.directory, self.save_error = directory, save_error
+        self.signal_name, self.signum = signal_name, signum
+        self._record_rescue(step, saved_step, last_checkpoint_step, directory, save_error)
         super().__init__(self._message())
-
-    @property
-    def resumable(self) -> bool:
-        return self.last_checkpoint_step is not None
 
     def _message(self):
         head = f"Interrupted by {self.signal_name}"

@@ -221,3 +221,18 @@ def test_train_refuses_a_folder_that_holds_a_run(tmp_path):
     with pytest.raises(SystemExit, match="already holds a run"):
         same_steps.main(["train", "--who", "ours", "--data_dir", str(tmp_path), "--steps", "10",
                          "--out", str(tmp_path)])
+
+
+@needs_paper
+def test_speed_times_both_codes(tmp_path):
+    """``same_steps speed``: step times (synced, as the loop runs) and a render time for both
+    codes, and their ratios, in one JSON file."""
+    out = tmp_path / "speed.json"
+    sets = [a for s in TINY for a in ("--set", s)]
+    same_steps.main(["speed", "--paper_code", PAPER_DIR, "--steps", "2", "--width", "16",
+                     "--out", str(out), *sets])
+    got = json.loads(out.read_text())
+    times = [got["paper_train"]["synced_ms"], got["paper_train"]["as_loop_runs_ms"],
+             got["paper_render_s"], got["ours_train"]["ms_per_step"],
+             got["ours_render"]["seconds_per_view"], *got["ratios"].values()]
+    assert all(np.isfinite(t) and t > 0 for t in times)

@@ -119,6 +119,19 @@ def _fail(msg: str, page=None, server=None) -> None:
     pytest.fail("\n\n".join(parts), pytrace=False)
 
 
+def save_via_menu(page, server, nb_path: Path) -> None:
+    """File > Save in JupyterLab, then wait (up to 30 s) until ``nb_path`` is rewritten."""
+    mtime = nb_path.stat().st_mtime_ns
+    page.locator(RUN_MENU, has_text=re.compile(r"^File$")).click()
+    page.locator(SAVE_ITEM).click()
+    end = time.monotonic() + 30
+    while nb_path.stat().st_mtime_ns == mtime:
+        if time.monotonic() > end:
+            _fail("File > Save did not write the notebook within 30 s", page, server)
+        time.sleep(0.2)
+    time.sleep(0.5)  # let the write finish
+
+
 def _save_screenshot(page, tmp_path: Path, name: str) -> Path:
     shot = tmp_path / name
     page.screenshot(path=str(shot), full_page=True)
@@ -222,15 +235,7 @@ def _drive(page, server, nb_path, expected_runs, deadline, tmp_path):
 
     # 3. Save (File > Save) and check the saved copy exactly: no error outputs,
     #    every non-empty code cell executed.
-    mtime = nb_path.stat().st_mtime_ns
-    page.locator(RUN_MENU, has_text=re.compile(r"^File$")).click()
-    page.locator(SAVE_ITEM).click()
-    save_end = time.monotonic() + 30
-    while nb_path.stat().st_mtime_ns == mtime:
-        if time.monotonic() > save_end:
-            _fail("File > Save did not write the notebook within 30 s", page, server)
-        time.sleep(0.2)
-    time.sleep(0.5)  # let the write finish
+    save_via_menu(page, server, nb_path)
     saved = nbformat.read(nb_path, as_version=4)
     for i, cell in enumerate(saved.cells):
         if cell.cell_type != "code":

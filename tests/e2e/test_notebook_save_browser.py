@@ -7,7 +7,6 @@ and it must equal the committed one, so ``git status`` stays clean.
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
@@ -15,9 +14,7 @@ import pytest
 from tests.e2e.test_jupyterlab_browser import (
     _KERNEL_READY_JS,
     NOTEBOOK_PANEL,
-    RUN_MENU,
-    SAVE_ITEM,
-    _fail,
+    save_via_menu,
 )
 
 NOTEBOOKS = ["00_data_and_cameras.ipynb", "06_training_on_many_devices.ipynb"]
@@ -35,15 +32,7 @@ def test_saving_an_unchanged_notebook_in_jupyterlab_keeps_it_byte_identical(
     page.locator(f"{NOTEBOOK_PANEL} .jp-Notebook .jp-Cell").first.wait_for(timeout=90_000)
     page.wait_for_function(_KERNEL_READY_JS, timeout=90_000, polling=250)
     time.sleep(1.0)  # the kernel's language_info reaches the notebook's metadata
-    mtime = nb_path.stat().st_mtime_ns
-    page.locator(RUN_MENU, has_text=re.compile(r"^File$")).click()
-    page.locator(SAVE_ITEM).click()
-    end = time.monotonic() + 30
-    while nb_path.stat().st_mtime_ns == mtime:
-        if time.monotonic() > end:
-            _fail("File > Save did not write the notebook within 30 s", page, server)
-        time.sleep(0.2)
-    time.sleep(0.5)  # let the write finish
+    save_via_menu(page, server, nb_path)
     after = nb_path.read_bytes()
     if after != before:
         import difflib
