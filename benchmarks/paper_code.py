@@ -46,7 +46,7 @@ import numpy as np
 import optax
 
 __all__ = ["FlaxOptimAdam", "load", "paper_config", "paper_model", "init_variables",
-           "to_our_params", "train", "train_pstep", "time_train_step", "time_render"]
+           "to_our_params", "from_our_params", "our_batches", "train", "train_pstep", "time_train_step", "time_render"]
 
 _ACTIVATIONS = {"relu": nn.relu, "softplus": nn.softplus, "sigmoid": nn.sigmoid}
 # Our Config fields of the paper's MipNerfModel and MLP (the rest are the paper's Config's).
@@ -198,6 +198,50 @@ def to_our_params(variables, config) -> dict:
     return {"mlp": mlp}
 
 
+def from_our_params(params, variables, config):
+    """Our parameter tree ``params`` as the paper's ``variables`` (the inverse of
+    :func:`to_our_params`; ``variables`` gives the tree and is checked leaf by leaf for shape)."""
+    layout = to_our_params(variables, config)["mlp"]
+    ours = params["mlp"]
+    dense = {}
+
+    def put(i, ours_layer, theirs_layer):
+        for k in ("kernel", "bias"):
+            if np.shape(ours_layer[k]) != np.shape(theirs_layer[k]):
+                raise ValueError(f"Dense_{i}.{k}: ours is {np.shape(ours_layer[k])}, the "
+                                 f"paper's {np.shape(theirs_layer[k])}.")
+        dense[f"Dense_{i}"] = {k: jnp.asarray(ours_layer[k], jnp.float32)
+                               for k in ("kernel", "bias")}
+
+    d = config.net_depth
+    for i in range(d):
+        put(i, ours["layers"][i], layout["layers"][i])
+    put(d, ours["density_layer"], layout["density_layer"])
+    if config.use_viewdirs:
+        put(d + 1, ours["bottleneck_layer"], layout["bottleneck_layer"])
+        for i in range(config.net_depth_condition):
+            put(d + 2 + i, ours["condition_layers"][i], layout["condition_layers"][i])
+    put(len(variables["params"]["MLP_0"]) - 1, ours["rgb_layer"], layout["rgb_layer"])
+    return {"params": {"MLP_0": dense}}
+
+
+def our_batches(paper, config, data_dir: str):
+    """Our training batches (the loader and :class:`DeviceBatcher` our loop uses with
+    ``config``, so step ``k`` gets the batch our run gets at step ``k``), each shaped for the
+    paper's pmapped step: ``{'pixels', 'rays'}`` with a leading device axis of 1."""
+    from mipnerf_lib.training.parallel import make_mesh
+    from mipnerf_lib.training.run_start import make_batcher
+
+    if jax.local_device_count() != 1:
+        raise ValueError("our_batches feeds one device; run it with one GPU visible.")
+    batcher = make_batcher(config, make_mesh(), data_dir, None)
+    batcher.start(0)
+    while True:
+        batch, _ = batcher.next()
+        rays = paper.utils.Rays(*[r[None] for r in batch["rays"]])
+        yield {"pixels": batch["pixels"][None], "rays": rays}
+
+
 def train_pstep(paper, model, pconfig):
     """``jax.pmap`` of the paper's ``train_step``, as its ``train.py`` builds it."""
     return jax.pmap(functools.partial(paper.train_step, model, pconfig), axis_name="batch",
@@ -206,7 +250,7 @@ def train_pstep(paper, model, pconfig):
 
 def train(paper, config, data_dir: str, *, log_every: int = 100,
           snapshot_steps=(), on_snapshot: Optional[Callable[[int, dict], None]] = None,
-          on_log: Optional[Callable[[dict], None]] = None) -> dict:
+          on_log: Optional[Callable[[dict], None]] = None, feed_ours: bool = False) -> dict:
     """Train the paper's model with its own data thread, step and schedule (its ``main``).
 
     Args:
@@ -220,6 +264,10 @@ def train(paper, config, data_dir: str, *, log_every: int = 100,
       on_log: called with ``{'step', 'loss', 'losses', 'psnr', 'learning_rate', 'seconds'}``
         at every log step (``seconds``: training time so far, the first step's compile left
         out: it is replaced by the mean of the later steps).
+      feed_ours: start from our initial weights (``training.init_state(config)``) and
+        train on our batches (:func:`our_batches`) instead of its own: only its step (model,
+        loss, optimiser, sampling keys) and schedule remain the paper's. A control that
+        tells a difference of the step from one of the seeds, data order and initialisation.
 
     Returns:
       ``{'log': [...], 'compile_seconds', 'train_seconds', 'ms_per_step'}``. The first two
@@ -231,11 +279,23 @@ def train(paper, config, data_dir: str, *, log_every: int = 100,
     # train.py's seeds; our config's seed (0 by default) shifts both, for repeated runs
     rng = jax.random.PRNGKey(20200823 + config.seed)
     np.random.seed(20201473 + config.seed + jax.process_index())
-    dataset = paper.datasets.get_dataset("train", data_dir, pconfig)
-    while dataset.queue.empty():  # its peek() reads the queue's head without waiting (its
-        time.sleep(0.01)          # main() loads the test split in between)
+    if feed_ours:
+        from mipnerf_lib import training
+
+        dataset = our_batches(paper, config, data_dir)
+        first = next(dataset)
+        example = paper.utils.namedtuple_map(np.asarray, first["rays"])
+        dataset = _chain_first(first, dataset)
+    else:
+        dataset = paper.datasets.get_dataset("train", data_dir, pconfig)
+        while dataset.queue.empty():  # its peek() reads the queue's head without waiting (its
+            time.sleep(0.01)          # main() loads the test split in between)
+        example = dataset.peek()["rays"]
     rng, key = jax.random.split(rng)
-    model, variables = _init(paper, config, key, dataset.peek()["rays"])
+    model, variables = _init(paper, config, key, example)
+    if feed_ours:
+        variables = from_our_params(jax.device_get(training.init_state(config)[1].params),
+                                    variables, config)
     state = paper.utils.TrainState(optimizer=FlaxOptimAdam.create(variables))
     del variables
     lr_fn = functools.partial(paper.math.learning_rate_decay, lr_init=pconfig.lr_init,
@@ -244,7 +304,7 @@ def train(paper, config, data_dir: str, *, log_every: int = 100,
                               lr_delay_mult=pconfig.lr_delay_mult)
     pstep = train_pstep(paper, model, pconfig)
     state = flax.jax_utils.replicate(state)
-    batches = flax.jax_utils.prefetch_to_device(dataset, 3)
+    batches = dataset if feed_ours else flax.jax_utils.prefetch_to_device(dataset, 3)
     keys = jax.random.split(rng, jax.local_device_count())
     snapshots = set(int(s) for s in snapshot_steps)
     log, train_s, compile_s = [], 0.0, 0.0
@@ -281,6 +341,11 @@ def train(paper, config, data_dir: str, *, log_every: int = 100,
     steps = log[-1]["step"]
     return {"log": log, "compile_seconds": compile_s, "train_seconds": log[-1]["seconds"],
             "ms_per_step": 1e3 * train_s / max(steps - _WARMUP, 1)}
+
+
+def _chain_first(first, rest):
+    yield first
+    yield from rest
 
 
 def time_train_step(paper, config, batch, steps: int = 20) -> dict:

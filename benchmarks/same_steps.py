@@ -75,7 +75,7 @@ def _train_paper(args, config, out: Path) -> dict:
         paper, config, args.data_dir, log_every=config.print_every,
         snapshot_steps=snapshot_steps(config.max_steps, args.snapshot_every),
         on_snapshot=lambda step, params: models.__setitem__(f"step_{step}", (config, params)),
-        on_log=lambda rec: print(json.dumps(rec), flush=True))
+        on_log=lambda rec: print(json.dumps(rec), flush=True), feed_ours=args.feed_ours)
     weights.save_models(out / SNAPSHOTS, models, {"who": "paper"})
     return result
 
@@ -120,13 +120,17 @@ def cmd_train(args):
     apply_precision(args.precision)
     config = run_config(args.steps, args.overrides, args.snapshot_every)
     out = Path(args.out)
+    if args.feed_ours and args.who != "paper":
+        raise SystemExit("--feed_ours is for --who paper (our own runs are fed ours anyway).")
     if (out / RUN_FILE).exists() or (out / "train").exists():
         raise SystemExit(f"{out} already holds a run ({RUN_FILE} or train/): its time would not "
                          "be one run's; remove it or choose another --out.")
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     result = (_train_paper if args.who == "paper" else _train_ours)(args, config, out)
-    result.update(who=args.who, label=args.label or _default_label(args.who, config),
+    result.update(who=args.who,
+                  label=args.label or _default_label(args.who, config, args.feed_ours),
+                  feed_ours=args.feed_ours,
                   config=config.to_dict(), data_dir=os.path.abspath(args.data_dir),
                   device=jax.devices()[0].device_kind, n_devices=jax.device_count(),
                   wall_seconds=time.perf_counter() - t, jax_version=jax.__version__)
@@ -136,8 +140,10 @@ def cmd_train(args):
           f"compile on {result['device']}")
 
 
-def _default_label(who, config):
+def _default_label(who, config, feed_ours=False):
     name = "google/mipnerf" if who == "paper" else "ours"
+    if feed_ours:
+        name += " step on our init+batches"
     seed = f" seed {config.seed}" if config.seed else ""
     return f"{name} {config.compute_dtype}{seed}"
 
@@ -342,6 +348,9 @@ def main(argv=None):
     t = sub.add_parser("train", help="train one run and keep its snapshots")
     t.add_argument("--who", choices=("paper", "ours"), required=True)
     t.add_argument("--paper_code", help="a google/mipnerf checkout (for --who paper)")
+    t.add_argument("--feed_ours", action="store_true",
+                   help="--who paper: start from our initial weights and train on our batches "
+                        "(the control: only the paper's step and sampling keys stay its own)")
     t.add_argument("--data_dir", required=True, help="a multiscale scene (metadata.json)")
     t.add_argument("--steps", type=int, default=10000)
     t.add_argument("--snapshot_every", type=int, default=2000)

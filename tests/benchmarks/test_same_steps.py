@@ -154,6 +154,41 @@ def test_paper_code_trains_and_snapshots(tmp_path):
     assert (tmp_path / "report" / "same_steps_curves.png").stat().st_size > 10_000
 
 
+@needs_paper
+def test_paper_step_fed_our_init_and_batches_follows_our_run(tmp_path):
+    """The control (``--feed_ours``): the paper's step from our initial weights on our
+    batches. With deterministic sampling nothing random is left, so after 40 steps of Adam
+    both codes must hold the same weights (up to float32 rounding carried along 40 steps),
+    and its start must be ours (a wrong mapping or batch order would show at once)."""
+    data = datasets.default_scene_dir("multicam", width=32)
+    common = ["--data_dir", str(data), "--steps", "40", "--snapshot_every", "20"]
+    sets = [a for s in [*TINY, "randomized=False", "print_every=10"] for a in ("--set", s)]
+    same_steps.main(["train", "--who", "paper", "--feed_ours", "--paper_code", PAPER_DIR,
+                     *common, "--out", str(tmp_path / "fed"), *sets])
+    same_steps.main(["train", "--who", "ours", *common, "--out", str(tmp_path / "ours"), *sets])
+    from mipnerf_lib.experiments import weights
+
+    fed, _ = weights.load(tmp_path / "fed" / "snapshots.npz")
+    ours, _ = weights.load(tmp_path / "ours" / "snapshots.npz")
+    for step in ("step_20", "step_40"):
+        a = jax.tree_util.tree_leaves(fed[step][2])
+        b = jax.tree_util.tree_leaves(ours[step][2])
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            x, y = np.asarray(x), np.asarray(y)
+            assert np.abs(x - y).max() <= 1e-3 * max(np.abs(y).max(), 1e-3), step
+    logs = [json.loads((tmp_path / r / "run.json").read_text())["log"] for r in ("fed", "ours")]
+    np.testing.assert_allclose([r["loss"] for r in logs[0]], [r["loss"] for r in logs[1]],
+                               rtol=1e-3)
+    assert json.loads((tmp_path / "fed" / "run.json").read_text())["feed_ours"] is True
+
+
+def test_feed_ours_is_refused_for_our_own_runs(tmp_path):
+    with pytest.raises(SystemExit, match="--feed_ours is for --who paper"):
+        same_steps.main(["train", "--who", "ours", "--feed_ours", "--data_dir", str(tmp_path),
+                         "--out", str(tmp_path / "x")])
+
+
 def test_paper_code_load_names_a_missing_checkout(tmp_path):
     from benchmarks import paper_code
 
