@@ -255,6 +255,53 @@ def table_markdown(runs) -> str:
     return "\n".join(lines)
 
 
+def group_of(run) -> str:
+    """A run's label without its seed: the runs of one code and setting, over seeds."""
+    return re.sub(r" seed \d+$", "", run["label"])
+
+
+def seed_means(runs) -> dict:
+    """Per group (:func:`group_of`), the mean over its runs' seeds of every final score, and
+    the spread (max - min) of the PSNR mean over scales (None for one seed)."""
+    groups = {}
+    for r in runs:
+        if r["eval"]:
+            groups.setdefault(group_of(r), []).append(r)
+    out = {}
+    for name, members in groups.items():
+        finals = [m["eval"]["final"]["scores"] for m in members]
+        scales = list(finals[0])
+        out[name] = {
+            "seeds": [m["config"].get("seed", 0) for m in members],
+            "final": {n: {k: float(np.mean([f[n][k] for f in finals if f[n][k] is not None]))
+                          for k in ("psnr", "ssim")} for n in scales},
+            "psnr_avg_spread": (float(np.ptp([f["Avg."]["psnr"] for f in finals]))
+                                if len(finals) > 1 else None),
+        }
+    return out
+
+
+def seed_means_markdown(means) -> str:
+    names = list(next(iter(means.values()))["final"])
+    lines = ["| runs | seeds | " + " | ".join(f"PSNR {n}" for n in names)
+             + " | spread of the mean |", "|---" * (len(names) + 3) + "|"]
+    for name, m in means.items():
+        lines.append(f"| {name} | {len(m['seeds'])} | "
+                     + " | ".join(f"{m['final'][n]['psnr']:.2f}" for n in names)
+                     + " | " + ("one seed" if m["psnr_avg_spread"] is None
+                                else f"{m['psnr_avg_spread']:.2f}") + " |")
+    return "\n".join(lines)
+
+
+def _smooth(values, k: int = 5):
+    """Centred moving average over ``k`` log points (the logged loss is one batch's)."""
+    v = np.asarray(values, float)
+    if len(v) < k:
+        return v
+    pad = np.pad(v, (k // 2, k - 1 - k // 2), mode="edge")
+    return np.convolve(pad, np.ones(k) / k, mode="valid")
+
+
 def cmd_report(args):
     import matplotlib
 
@@ -264,23 +311,31 @@ def cmd_report(args):
     runs = [_load_run(Path(r)) for r in args.runs]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, ax = plt.subplots(1, 2, figsize=(12, 4.6))
+    colours = {g: f"C{i}" for i, g in enumerate(dict.fromkeys(group_of(r) for r in runs))}
+    seen = {}
     for r in runs:
+        g = group_of(r)
+        style = dict(color=colours[g], ls=("-", "--", ":", "-.")[seen.get(g, 0) % 4])
+        seen[g] = seen.get(g, 0) + 1
         steps = [x["step"] for x in r["log"]]
-        ax[0].plot(steps, [x["losses"][-1] for x in r["log"]], lw=1, label=r["label"])
+        ax[0].plot(steps, _smooth([x["losses"][-1] for x in r["log"]]), lw=1.2,
+                   label=r["label"], **style)
         if r["eval"]:
             ax[1].plot([seconds_at(r["log"], c["step"]) for c in r["eval"]["curve"]],
-                       [c["scores"]["Avg."]["psnr"] for c in r["eval"]["curve"]], "o-",
-                       label=r["label"])
-    ax[0].set(yscale="log", xlabel="step", ylabel="fine-level training loss (lossmult-weighted)",
+                       [c["scores"]["Avg."]["psnr"] for c in r["eval"]["curve"]], marker="o",
+                       label=r["label"], **style)
+    ax[0].set(yscale="log", xlabel="step",
+              ylabel="fine-level training loss\n(lossmult-weighted, mean of 5 log steps)",
               title="Training loss, same steps")
     ax[1].set(xlabel="training seconds (same GPU)", ylabel="test PSNR, mean over 4 scales (dB)",
               title="Time to quality (tracked test views)")
     for a in ax:
         a.grid(alpha=0.3)
-        a.legend()
+        a.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "same_steps_curves.png", dpi=110)
+    means = seed_means(runs)
     summary = {
         "device": runs[0]["device"],
         "runs": {r["name"]: {
@@ -292,9 +347,12 @@ def cmd_report(args):
             if r["eval"] else None,
             "time_to_levels": time_to_levels(r, args.levels) if r["eval"] else None,
         } for r in runs},
+        "seed_means": means,
     }
     (out / "same_steps.json").write_text(json.dumps(summary, indent=1))
     table = table_markdown([r for r in runs if r["eval"]])
+    if means:
+        table += "\n\nMean over seeds:\n\n" + seed_means_markdown(means)
     (out / "same_steps_table.md").write_text(table + "\n")
     print(table)
     for r in runs:

@@ -240,6 +240,28 @@ def test_time_to_levels_interpolates_between_snapshots():
     assert same_steps.seconds_at(log, 250) == pytest.approx(2.5)
 
 
+def test_seed_means_group_runs_by_label_without_seed():
+    def run(label, seed, avg, full):
+        scores = {"Full Res.": {"psnr": full, "ssim": 0.8}, "Avg.": {"psnr": avg, "ssim": 0.9}}
+        return {"label": label, "config": {"seed": seed}, "eval": {"final": {"scores": scores}}}
+
+    runs = [run("google/mipnerf float32", 0, 25.5, 23.8),
+            run("google/mipnerf float32 seed 1", 1, 26.1, 24.3),
+            run("ours float32", 0, 26.0, 24.2),
+            {"label": "ours bfloat16", "config": {}, "eval": None}]  # not scored: left out
+    got = same_steps.seed_means(runs)
+    assert list(got) == ["google/mipnerf float32", "ours float32"]
+    paper = got["google/mipnerf float32"]
+    assert paper["seeds"] == [0, 1]
+    assert paper["final"]["Avg."]["psnr"] == pytest.approx(25.8)
+    assert paper["final"]["Full Res."]["psnr"] == pytest.approx(24.05)
+    assert paper["psnr_avg_spread"] == pytest.approx(0.6)
+    assert got["ours float32"]["psnr_avg_spread"] is None
+    table = same_steps.seed_means_markdown(got)
+    assert "| google/mipnerf float32 | 2 | 24.05 | 25.80 | 0.60 |" in table
+    assert "| ours float32 | 1 | 24.20 | 26.00 | one seed |" in table
+
+
 def test_run_config_is_the_paper_preset_with_a_squeezed_schedule():
     c = same_steps.run_config(10000, ["compute_dtype=bfloat16"], snapshot_every=2000)
     paper = get_config("multiblender")
