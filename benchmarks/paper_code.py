@@ -236,10 +236,13 @@ def our_batches(paper, config, data_dir: str):
         raise ValueError("our_batches feeds one device; run it with one GPU visible.")
     batcher = make_batcher(config, make_mesh(), data_dir, None)
     batcher.start(0)
-    while True:
-        batch, _ = batcher.next()
-        rays = paper.utils.Rays(*[r[None] for r in batch["rays"]])
-        yield {"pixels": batch["pixels"][None], "rays": rays}
+    try:
+        while True:
+            batch, _ = batcher.next()
+            rays = paper.utils.Rays(*[r[None] for r in batch["rays"]])
+            yield {"pixels": batch["pixels"][None], "rays": rays}
+    finally:  # a host batcher's thread
+        batcher.close()
 
 
 def train_pstep(paper, model, pconfig):
