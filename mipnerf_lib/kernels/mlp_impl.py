@@ -29,11 +29,6 @@ the devices (the library's batch and chunk checks already ask for that).
 ``MIPNERF_FUSED_MLP_INTERPRET=1`` (:data:`INTERPRET_ENV`) runs the kernels in Pallas's Mosaic
 GPU interpreter on any backend instead (slow: for tests on a CPU; one device only, as the
 interpreter deadlocks under ``shard_map`` on several CPU devices).
-``MIPNERF_KERNEL_BIAS_SUMS=1`` (:data:`BIAS_SUMS_ENV`, read when a step is traced) takes
-``'fused_train'``'s trunk bias gradients from the backward kernel's column sums
-(:func:`mipnerf_lib.kernels.train_kernels.trunk_train`'s ``bias_sums``) instead of
-``1^T dz`` matmuls: a lever of the step's speed, exact to float32 rounding, to be timed and
-kept or dropped on a Hopper GPU (``docs/RESULTS.md``, issue 38); off by default.
 """
 
 from __future__ import annotations
@@ -53,12 +48,11 @@ from mipnerf_lib.kernels import forward_kernel as fk
 from mipnerf_lib.kernels import ipe
 from mipnerf_lib.kernels import train_kernels as tk
 
-__all__ = ["INTERPRET_ENV", "BIAS_SUMS_ENV", "STEPS", "TRAIN_STEPS", "interpreting", "unsupported",
+__all__ = ["INTERPRET_ENV", "STEPS", "TRAIN_STEPS", "interpreting", "unsupported",
            "check_device", "chosen_by_auto", "resolve", "ipe_in_kernel", "padded_ipe",
            "mlp_apply"]
 
 INTERPRET_ENV = "MIPNERF_FUSED_MLP_INTERPRET"
-BIAS_SUMS_ENV = "MIPNERF_KERNEL_BIAS_SUMS"
 STEPS = 2  # weight chunks in flight in the forward kernel (the faster of 2 and 3: docs/RESULTS.md)
 TRAIN_STEPS = 3  # the training kernels' ring (the faster of 2 and 3: docs/RESULTS.md)
 
@@ -217,7 +211,7 @@ def mlp_apply(mlp, x, condition, train_kernels=False):
         x2 = x.reshape(-1, x.shape[-1])
         h = tk.trunk_train(x2, [l.kernel[...] for l in m.layers],
                            [l.bias[...] for l in m.layers], m.skip_layer, TRAIN_STEPS, 1,
-                           interpret, prepadded, os.environ.get(BIAS_SUMS_ENV) == "1")
+                           interpret, prepadded)
         return fast_jax.heads_forward(m, [h.reshape(*x.shape[:-1], -1)], condition)
 
     def kernel(state, x, condition):

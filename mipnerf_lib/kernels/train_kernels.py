@@ -17,10 +17,7 @@ large XLA GEMMs.
   (``K`` = N rows: large GEMMs, float32 accumulation; for the layers that read the input
   the padded input carries a column of ones, whose weight rows are zero, so the weight
   gradient's GEMM gives the bias gradient as one more row), and ``dx`` (dead code in a train
-  step, where ``x`` is the encoding of the rays; XLA drops it). With ``bias_sums`` the
-  backward kernel also sums each ``dz`` tile's columns while it is on chip (one float32 row
-  per 64 rows), and ``db_l`` is the sum of those rows instead of ``1^T dz_l`` re-reading
-  ``dz_l`` (off by default until timed on a GPU: ``mlp_impl.BIAS_SUMS_ENV``).
+  step, where ``x`` is the encoding of the rays; XLA drops it).
 
 Same function and gradients as the fast path's trunk in bfloat16, up to rounding: the
 ReLU masks are ``h > 0`` of the saved bfloat16 activations (the fast path tests the
@@ -64,22 +61,17 @@ def pack_transposed(kernels):
     return jnp.concatenate([k[:fk.WIDTH].astype(jnp.bfloat16).T for k in kernels[:0:-1]])
 
 
-def _backward_body(g_gmem, *refs, n_layers, steps, overlap, bias_sums):
-    """Refs: inputs ``g``, ``h_0 .. h_{L-1}``, ``wt``; outputs ``dz_0 .. dz_{L-1}`` (and with
-    ``bias_sums`` ``s_0 .. s_{L-1}``); scratch ``a`` (dz, the left operand), ``m`` (the
-    mask's activation), barriers (and with ``bias_sums`` ``s``, a row of column sums)."""
+def _backward_body(g_gmem, *refs, n_layers, steps, overlap):
+    """Refs: inputs ``g``, ``h_0 .. h_{L-1}``, ``wt``; outputs ``dz_0 .. dz_{L-1}``; scratch
+    ``a`` (dz, the left operand), ``m`` (the mask's activation), barriers."""
     from jax.experimental import pallas as pl
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
     L = n_layers
     hs, wt_gmem, dzs = refs[:L], refs[L], refs[L + 1:2 * L + 1]
-    if bias_sums:
-        sums, (a_smem, m_smem, bars, s_smem) = refs[2 * L + 1:3 * L + 1], refs[3 * L + 1:]
-    else:
-        a_smem, m_smem, bars = refs[2 * L + 1:]
+    a_smem, m_smem, bars = refs[2 * L + 1:]
     wg = lax.axis_index("wg")
     rows = pl.ds(lax.axis_index("tiles") * fk.TILE_ROWS + wg * fk.WG_ROWS, fk.WG_ROWS)
-    sum_row = lax.axis_index("tiles") * 2 + wg  # this warpgroup's row of s_l
     per_wg = 2 * fk.H_CHUNKS  # barriers: the 4 chunks of g, the 4 of the mask's h (reused)
 
     def barrier(load, j):  # load 0: g into a; any other: an h into m
@@ -95,21 +87,14 @@ def _backward_body(g_gmem, *refs, n_layers, steps, overlap, bias_sums):
             plgpu.barrier_wait(barrier(load, j))
 
     def store_dz(values, l):
-        """``values(j) [64, 64]`` -> the ``dz`` chunks in shared memory -> ``dz_l``; with
-        ``bias_sums`` also their column sums (float32) -> row ``sum_row`` of ``s_l``."""
-        plgpu.wait_smem_to_gmem(0, wait_read_only=True)  # the previous copies read a (and s)
+        """``values(j) [64, 64]`` -> the ``dz`` chunks in shared memory -> ``dz_l``."""
+        plgpu.wait_smem_to_gmem(0, wait_read_only=True)  # the previous dz's copies read a
         for j in range(fk.H_CHUNKS):
-            v = values(j)
-            a_smem[wg, j] = v
-            if bias_sums:
-                s_smem[wg, pl.ds(j * fk.CHUNK, fk.CHUNK)] = jnp.sum(v.astype(jnp.float32),
-                                                                   axis=0)
+            a_smem[wg, j] = values(j)
         plgpu.commit_smem()
         for j in range(fk.H_CHUNKS):
             plgpu.copy_smem_to_gmem(a_smem.at[wg, j],
                                     dzs[l].at[rows, pl.ds(j * fk.CHUNK, fk.CHUNK)])
-        if bias_sums:
-            plgpu.copy_smem_to_gmem(s_smem.at[wg], sums[l].at[sum_row])
 
     def masked(values, j):
         return jnp.where(m_smem[wg, j] > 0, values, 0).astype(jnp.bfloat16)
@@ -135,31 +120,22 @@ def _backward_body(g_gmem, *refs, n_layers, steps, overlap, bias_sums):
                          fk.WIDTH, epilogue, prologue, steps=steps, overlap=overlap)
 
 
-def trunk_backward_chain(g, hs, wt, steps=2, overlap=1, interpret=False, bias_sums=False):
+def trunk_backward_chain(g, hs, wt, steps=2, overlap=1, interpret=False):
     """``dz_l = dL/dz_l`` of every trunk layer from ``g [n_pad, 256]`` (the gradient of the
     last activation; zero on padding rows) and the saved activations ``hs`` (``L`` arrays
-    ``[n_pad, 256]``): a tuple of ``L`` arrays ``[n_pad, 256]`` bfloat16.
-
-    ``bias_sums=True``: returns ``(dzs, sums)``, with ``sums`` ``L`` arrays ``[n_pad / 64,
-    256]`` float32, row ``r`` the column sums of rows ``64 r .. 64 r + 63`` of ``dz_l`` (as
-    written, bfloat16), so ``sums[l].sum(0)`` is ``1^T dz_l``, the bias gradient, without
-    reading ``dz_l`` again (the kernel sums each tile while it is on chip)."""
+    ``[n_pad, 256]``): a tuple of ``L`` arrays ``[n_pad, 256]`` bfloat16."""
     from jax.experimental.pallas import mosaic_gpu as plgpu
 
     L, n_pad = len(hs), g.shape[0]
     chunks = (2, fk.H_CHUNKS, fk.WG_ROWS, fk.CHUNK)
-    out = [jax.ShapeDtypeStruct((n_pad, fk.WIDTH), jnp.bfloat16) for _ in hs]
-    scratch = [plgpu.SMEM(chunks, jnp.bfloat16, transforms=fk.swizzled()),
-               plgpu.SMEM(chunks, jnp.bfloat16, transforms=fk.swizzled()),
-               plgpu.Barrier(num_barriers=4 * fk.H_CHUNKS)]
-    if bias_sums:
-        out += [jax.ShapeDtypeStruct((n_pad // fk.WG_ROWS, fk.WIDTH), jnp.float32) for _ in hs]
-        scratch.append(plgpu.SMEM((2, fk.WIDTH), jnp.float32))
     kernel = plgpu.kernel(
-        functools.partial(_backward_body, n_layers=L, steps=steps, overlap=overlap,
-                          bias_sums=bias_sums),
-        out_type=tuple(out),
-        scratch_types=scratch,
+        functools.partial(_backward_body, n_layers=L, steps=steps, overlap=overlap),
+        out_type=tuple(jax.ShapeDtypeStruct((n_pad, fk.WIDTH), jnp.bfloat16) for _ in hs),
+        scratch_types=[
+            plgpu.SMEM(chunks, jnp.bfloat16, transforms=fk.swizzled()),
+            plgpu.SMEM(chunks, jnp.bfloat16, transforms=fk.swizzled()),
+            plgpu.Barrier(num_barriers=4 * fk.H_CHUNKS),
+        ],
         grid=(n_pad // fk.TILE_ROWS,),
         grid_names=("tiles",),
         num_threads=3,
@@ -168,28 +144,22 @@ def trunk_backward_chain(g, hs, wt, steps=2, overlap=1, interpret=False, bias_su
             lowering_semantics=plgpu.LoweringSemantics.Warpgroup),
         interpret=fk.interpret_params() if interpret else None,
     )
-    res = tuple(kernel(g.astype(jnp.bfloat16), *hs, wt))
-    return (res[:L], res[L:]) if bias_sums else res
+    return tuple(kernel(g.astype(jnp.bfloat16), *hs, wt))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6, 7, 8))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6, 7))
 def trunk_train(x, kernels, biases, skip_layer=4, steps=2, overlap=1, interpret=False,
-                prepadded=False, bias_sums=False):
+                prepadded=False):
     """:func:`mipnerf_lib.kernels.forward_kernel.trunk_reference` (``x [N, D]`` -> ``[N, 256]``
     bfloat16) with the forward and the activation-gradient chain in kernels (module doc).
 
     ``prepadded=True``: ``x`` is ``[N, 128]`` as :func:`mipnerf_lib.kernels.ipe.
     integrated_pos_enc_padded` writes it with ``ones_column=True`` (the ``D =
-    kernels[0].shape[0]`` features, a column of ones, zeros), so it is used as it is.
-
-    ``bias_sums=True``: the bias gradients of the layers that do not read the input come
-    from the backward kernel's column sums (:func:`trunk_backward_chain`) instead of a
-    ``1^T dz`` matmul that reads each ``dz_l`` again; the same sums up to float32 rounding."""
+    kernels[0].shape[0]`` features, a column of ones, zeros), so it is used as it is."""
     return fk.fused_trunk(x, kernels, biases, skip_layer, steps, overlap, interpret)
 
 
-def _trunk_train_fwd(x, kernels, biases, skip_layer, steps, overlap, interpret, prepadded,
-                     bias_sums):
+def _trunk_train_fwd(x, kernels, biases, skip_layer, steps, overlap, interpret, prepadded):
     if fk.after_skip(len(kernels), skip_layer):  # the trunk's output would be [h, x]
         raise ValueError("trunk_train needs no skip after the last trunk layer.")
     d = kernels[0].shape[0]
@@ -203,13 +173,11 @@ def _trunk_train_fwd(x, kernels, biases, skip_layer, steps, overlap, interpret, 
     return hs[-1][:x.shape[0]], (x, xp, hs, kernels, biases)
 
 
-def _trunk_train_bwd(skip_layer, steps, overlap, interpret, prepadded, bias_sums, res, g):
+def _trunk_train_bwd(skip_layer, steps, overlap, interpret, prepadded, res, g):
     x, xp, hs, kernels, biases = res
     n, d = x.shape[0], kernels[0].shape[0]
     gp = jnp.pad(g.astype(jnp.bfloat16), ((0, xp.shape[0] - n), (0, 0)))
-    chain = trunk_backward_chain(gp, hs, pack_transposed(kernels), steps, overlap, interpret,
-                                 bias_sums)
-    dzs, sums = chain if bias_sums else (chain, None)
+    dzs = trunk_backward_chain(gp, hs, pack_transposed(kernels), steps, overlap, interpret)
     ones_column = d < fk.INPUT_PAD
 
     def x_grads(dz):  # the x rows' kernel gradient, and the bias gradient if it came along
@@ -232,10 +200,8 @@ def _trunk_train_bwd(skip_layer, steps, overlap, interpret, prepadded, bias_sums
             dk, dxi = t_dot(hs[i - 1], dz), None
         if dxi is not None:
             dx = dxi.astype(jnp.float32) if dx is None else dx + dxi.astype(jnp.float32)
-        if db is None:
-            db = ones_dot(dz) if sums is None else jnp.sum(sums[i], axis=0)
         d_kernels.append(dk.astype(k.dtype))
-        d_biases.append(db.astype(biases[i].dtype))
+        d_biases.append((ones_dot(dz) if db is None else db).astype(biases[i].dtype))
     dx = jnp.pad(dx[:n], ((0, 0), (0, x.shape[1] - d)))  # zero for a prepadded x's padding
     return dx.astype(x.dtype), type(kernels)(d_kernels), type(biases)(d_biases)
 

@@ -17,10 +17,9 @@ from mipnerf_lib.kernels import train_kernels as tr
 from tests.kernels.helpers import D, hopper, needs_interpreter, needs_plgpu, paper_mlp, rel
 
 
-def _losses(gt, steps=2, bias_sums=False):
+def _losses(gt, steps=2):
     def kernel(x, k, b, interpret=True):
-        h = tr.trunk_train(x, k, b, 4, steps, 1, interpret, False, bias_sums)
-        return jnp.sum(h.astype(jnp.float32) * gt)
+        return jnp.sum(tr.trunk_train(x, k, b, 4, steps, 1, interpret).astype(jnp.float32) * gt)
 
     def reference(x, k, b):
         return jnp.sum(fk.trunk_reference(x, k, b).astype(jnp.float32) * gt)
@@ -48,11 +47,10 @@ def test_pack_transposed_holds_each_layers_rows_from_the_previous_activation():
                                       .astype(jnp.float32).T)
 
 
-@pytest.mark.parametrize("bias_sums", [False, True])
-def test_trunk_train_gradient_lowers_to_mosaic_gpu(bias_sums):
+def test_trunk_train_gradient_lowers_to_mosaic_gpu():
     needs_plgpu()
     _, kernels, biases = paper_mlp()
-    kernel, _ = _losses(jnp.zeros((200, 256)), bias_sums=bias_sums)
+    kernel, _ = _losses(jnp.zeros((200, 256)))
     x = jax.ShapeDtypeStruct((200, D), jnp.float32)  # not whole tiles: padded
     grad = jax.grad(lambda x, k, b: kernel(x, k, b, False), argnums=(0, 1, 2))
     text = jax.jit(grad).trace(x, kernels, biases).lower(lowering_platforms=("cuda",)).as_text()
@@ -71,45 +69,6 @@ def test_trunk_train_gradients_match_the_reference_in_the_interpreter():
     got = jax.value_and_grad(kernel, argnums=(0, 1, 2))(x, kernels, biases)
     ref = jax.value_and_grad(reference, argnums=(0, 1, 2))(x, kernels, biases)
     _check_gradients(got, ref, 2e-2)
-
-
-def test_trunk_train_gradients_with_in_kernel_bias_sums_match_the_reference():
-    """As above, with the bias gradients from the backward kernel's column sums; two tiles
-    (each warpgroup of each tile writes its own row of sums), 40 padding rows."""
-    needs_interpreter()
-    _, kernels, biases = paper_mlp()
-    k = jax.random.split(jax.random.PRNGKey(10))
-    n = 2 * fk.TILE_ROWS - 40
-    x = jax.random.normal(k[0], (n, D))
-    kernel, reference = _losses(jax.random.normal(k[1], (n, 256)), bias_sums=True)
-    got = jax.value_and_grad(kernel, argnums=(0, 1, 2))(x, kernels, biases)
-    ref = jax.value_and_grad(reference, argnums=(0, 1, 2))(x, kernels, biases)
-    _check_gradients(got, ref, 2e-2)
-
-
-def test_backward_chain_bias_sums_are_the_column_sums_of_each_dz():
-    """``bias_sums=True``: the same dz, and per layer one row of float32 column sums per 64
-    rows, whose total is ``1^T dz`` (float32 rounding only; rows with zeros and a tile whose
-    second half is padding)."""
-    needs_interpreter()
-    _, kernels, _ = paper_mlp()
-    keys = jax.random.split(jax.random.PRNGKey(11), 9)
-    n_pad = 2 * fk.TILE_ROWS
-    hs = [jax.nn.relu(jax.random.normal(kk, (n_pad, 256))).astype(jnp.bfloat16)
-          for kk in keys[:8]]
-    g = jax.random.normal(keys[8], (n_pad, 256)).at[n_pad - 64:].set(0).astype(jnp.bfloat16)
-    wt = tr.pack_transposed(kernels)
-    plain = tr.trunk_backward_chain(g, hs, wt, interpret=True)
-    dzs, sums = tr.trunk_backward_chain(g, hs, wt, interpret=True, bias_sums=True)
-    assert len(dzs) == len(sums) == 8
-    for layer, (dz, dz0, s) in enumerate(zip(dzs, plain, sums)):
-        np.testing.assert_array_equal(np.asarray(dz, np.float32), np.asarray(dz0, np.float32))
-        assert s.shape == (n_pad // 64, 256) and s.dtype == jnp.float32
-        blocks = np.asarray(dz, np.float64).reshape(n_pad // 64, 64, 256).sum(1)
-        np.testing.assert_allclose(np.asarray(s), blocks, rtol=1e-5, atol=1e-4, err_msg=layer)
-        np.testing.assert_array_equal(np.asarray(s[-1]), 0)  # the padding rows' block
-        total = np.asarray(jnp.sum(s, axis=0))
-        np.testing.assert_allclose(total, np.asarray(tr.ones_dot(dz)), rtol=1e-5, atol=1e-3)
 
 
 def test_backward_chain_masks_with_each_layers_own_activation():
@@ -164,36 +123,6 @@ def test_fused_train_model_gradients_match_float32_at_least_as_well_as_the_fast_
         assert rel(a, r) < 6e-2 and rel(a, r) <= rel(b, r) + 1e-2
 
 
-def test_bias_sums_env_gives_the_models_gradients_to_float32_rounding(monkeypatch):
-    """``MIPNERF_KERNEL_BIAS_SUMS=1`` reaches the model's train path: the trunk's bias
-    gradients then come from the kernel's column sums, equal to the matmul's to float32
-    rounding; every other gradient is bit for bit the same."""
-    needs_interpreter()
-    monkeypatch.setenv(mlp_impl.INTERPRET_ENV, "1")
-    mlp = model.MLP(D, 27, compute_dtype="bfloat16", mlp_impl="fused_train", rngs=nnx.Rngs(1))
-    k = jax.random.split(jax.random.PRNGKey(12))
-    x, c = jax.random.normal(k[0], (2, 64, D)), jax.random.normal(k[1], (2, 27))
-
-    def grads():
-        return jax.grad(lambda m: jnp.mean(m(x, c)[0] ** 2) + jnp.mean(m(x, c)[1]))(mlp)
-
-    monkeypatch.delenv(mlp_impl.BIAS_SUMS_ENV, raising=False)
-    off = nnx.to_pure_dict(nnx.state(grads()))
-    monkeypatch.setenv(mlp_impl.BIAS_SUMS_ENV, "1")
-    on = nnx.to_pure_dict(nnx.state(grads()))
-    paths = jax.tree_util.tree_flatten_with_path(on)[0]
-    changed = 0
-    for (path, a), b in zip(paths, jax.tree_util.tree_leaves(off)):
-        name = jax.tree_util.keystr(path)
-        a, b = np.asarray(a), np.asarray(b)
-        if "layers" in name and "bias" in name and "condition" not in name:
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * np.abs(b).max(), err_msg=name)
-            changed += int(not np.array_equal(a, b))
-        else:
-            np.testing.assert_array_equal(a, b, err_msg=name)
-    assert changed >= 1  # the sums were taken in the kernel (a different rounding)
-
-
 def test_fused_train_is_checked_like_fused():
     with pytest.raises(ValueError, match="bfloat16"):
         Config(mlp_impl="fused_train").validate()
@@ -205,16 +134,14 @@ def test_fused_train_is_checked_like_fused():
 
 
 @pytest.mark.skipif(not hopper(), reason="needs a Hopper GPU (sm_90)")
-@pytest.mark.parametrize("steps,bias_sums", [(2, False), (3, False), (3, True)])
-def test_trunk_train_gradients_match_the_reference_on_hopper(steps, bias_sums):
-    """Rings of 2 and 3 weight chunks (mlp_impl.STEPS, TRAIN_STEPS), and the bias
-    gradients from the kernel's column sums."""
+@pytest.mark.parametrize("steps", [2, 3])  # the rings of weight chunks: mlp_impl.STEPS, TRAIN_STEPS
+def test_trunk_train_gradients_match_the_reference_on_hopper(steps):
     _, kernels, biases = paper_mlp()
     seed = np.random.SeedSequence().entropy % 2**31  # fresh inputs each run
     k = jax.random.split(jax.random.PRNGKey(seed))
     n = fk.TILE_ROWS * 37 + 5
     x = jax.random.normal(k[0], (n, D))
-    kernel, reference = _losses(jax.random.normal(k[1], (n, 256)), steps, bias_sums)
+    kernel, reference = _losses(jax.random.normal(k[1], (n, 256)), steps)
     got = jax.jit(jax.value_and_grad(lambda x, k, b: kernel(x, k, b, False),
                                      argnums=(0, 1, 2)))(x, kernels, biases)
     ref = jax.jit(jax.value_and_grad(reference, argnums=(0, 1, 2)))(x, kernels, biases)
