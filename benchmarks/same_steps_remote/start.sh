@@ -12,7 +12,9 @@
 #
 # Expects lego in .device_data/lego and a google/mipnerf clone in .device_data/mipnerf_paper
 # (ignored folders, carried to the machine). A run whose run.json exists is not run again;
-# an unfinished one is removed and run from the start.
+# an unfinished one is removed and run from the start, so earlier runs copied into $R (their
+# run.json and eval.json) are skipped and join the report. Carry $R only in the call that
+# starts the pipeline (collect.sh says why).
 # Each run of 10,000 steps with its scoring takes on one H100: the paper's code ~9 min, ours
 # float32 ~8 min, ours bfloat16 ~4.5 min (plus ~1 min compiling and loading).
 cd "$(dirname "$0")/../.." || exit 1
