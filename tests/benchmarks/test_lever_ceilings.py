@@ -1,0 +1,45 @@
+"""benchmarks/lever_ceilings.py: each variant takes its part out of the traced step (fewer
+XLA FLOPs than the step as it is), and the patched modules are restored afterwards."""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import lever_ceilings
+from mipnerf_lib.kernels import fast_jax, train_kernels
+
+TINY = ["--batch_size", "64", "--num_samples", "8", "--net_width", "32", "--net_depth", "3",
+        "--steps", "2", "--warmup", "1", "--set", "mlp_impl=fast", "--set", "skip_layer=2",
+        "--set", "net_width_condition=16", "--set", "max_deg_point=6"]
+
+
+def test_each_variant_removes_its_part_and_the_modules_are_restored(tmp_path):
+    originals = {(m, n): getattr(m, n) for p in lever_ceilings.PATCHES.values()
+                 for m, n, _ in p}
+    out = tmp_path / "ceilings.json"
+    result = lever_ceilings.main([*TINY, "--out", str(out)])
+    assert json.loads(out.read_text())["base"] == result["base"]
+    base = result["base"]["xla_flops"]
+    for variant in lever_ceilings.VARIANTS:
+        r = result[variant]
+        assert r["xla_flops"] < base, variant  # its part is gone from the compiled step
+        assert np.isfinite([r["ms_per_step"], r["ms_per_step_pipelined"], r["saves_ms"]]).all()
+        assert r["saves_ms"] == pytest.approx(result["base"]["ms_per_step"] - r["ms_per_step"])
+    for (module, name), fn in originals.items():
+        assert getattr(module, name) is fn
+
+
+def test_patched_restores_the_modules_after_an_error():
+    with pytest.raises(RuntimeError):
+        with lever_ceilings.patched("no_bias_reductions"):
+            assert fast_jax.ones_dot is lever_ceilings._zero_ones_dot
+            assert train_kernels.ones_dot is lever_ceilings._zero_ones_dot
+            raise RuntimeError
+    assert fast_jax.ones_dot is not lever_ceilings._zero_ones_dot
+    assert train_kernels.ones_dot is fast_jax.ones_dot
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="unknown variant"):
+        lever_ceilings.ceilings(TINY, ["no_such_part"])
