@@ -19,12 +19,18 @@ train_kernels` while its step is traced, and restores them):
 * ``no_weight_grads``: the weight gradients of the trunk (``xp^T dz``, ``h^T dz``) and of
   the fast path's dense layers are zeros.
 
-The variants compute wrong gradients: they are timings, never a way to train. They change
-what ``mlp_impl='fast'`` and ``'fused_train'`` run (``auto`` on one Hopper GPU is
-``fused_train``); the ``reference`` path (``auto`` on a CPU) has nothing to patch, so on a
-CPU pass ``--set mlp_impl=fast``.
+With ``--render`` it times :mod:`benchmarks.render_speed` instead (its arguments follow),
+as it is and with ``render_no_mlp``: the whole MLP (the fused kernel, or the fast path)
+replaced by slices of its input, leaving the encoding, sampling, compositing and the chunk
+loop. What remains is a floor no faster MLP can go below.
+
+The variants compute wrong values: they are timings, never a way to train or render. They
+change what ``mlp_impl='fast'``, ``'fused'`` and ``'fused_train'`` run (``auto`` on one
+Hopper GPU is ``fused_train``); the ``reference`` path (``auto`` on a CPU) has nothing to
+patch, so on a CPU pass ``--set mlp_impl=fast``.
 
     python -m benchmarks.lever_ceilings --set compute_dtype=bfloat16 --out ceilings.json
+    python -m benchmarks.lever_ceilings --render --set compute_dtype=bfloat16
     python -m benchmarks.lever_ceilings --batch_size 256 --num_samples 16 --net_width 64 \\
         --net_depth 4 --steps 3 --warmup 1 --set mlp_impl=fast   # CPU smoke test
 """
@@ -39,11 +45,13 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from benchmarks import train_throughput
+from benchmarks import render_speed, train_throughput
 from mipnerf_lib.kernels import fast_jax
+from mipnerf_lib.kernels import forward_kernel
 from mipnerf_lib.kernels import train_kernels
 
 VARIANTS = ("no_bias_reductions", "no_heads", "no_weight_grads")
+RENDER_VARIANTS = ("render_no_mlp",)
 
 
 def _zero_ones_dot(g2):
@@ -64,12 +72,18 @@ def _sliced_heads(mlp, parts, condition=None):
     return h[..., :3].astype(jnp.float32), h[..., 3:4].astype(jnp.float32)
 
 
+def _sliced_mlp(mlp, x, condition=None, **kwargs):
+    return x[..., :3].astype(jnp.float32), x[..., 3:4].astype(jnp.float32)
+
+
 PATCHES = {
     "no_bias_reductions": [(fast_jax, "ones_dot", _zero_ones_dot),
                            (train_kernels, "ones_dot", _zero_ones_dot)],
     "no_heads": [(fast_jax, "heads_forward", _sliced_heads)],
     "no_weight_grads": [(train_kernels, "t_dot", _zero_t_dot),
                         (fast_jax, "_matmul_grads", _no_weight_matmul_grads)],
+    "render_no_mlp": [(forward_kernel, "fused_mlp_forward", _sliced_mlp),
+                      (fast_jax, "mlp_forward", _sliced_mlp)],
 }
 
 
@@ -87,20 +101,29 @@ def patched(variant: str | None):
             setattr(module, name, original)
 
 
-def ceilings(throughput_args, variants=VARIANTS) -> dict:
-    """Time the step as it is and with each variant; returns ``{'base': {...}, variant:
-    {..., 'saves_ms', 'saves_ms_as_loop_runs'}}`` from :func:`benchmarks.train_throughput.
-    main`'s figures (``ms_per_step``, ``ms_per_step_pipelined``, ``xla_flops``)."""
+def ceilings(throughput_args, variants=VARIANTS, render=False) -> dict:
+    """Time the step (or with ``render`` a view) as it is and with each variant; returns
+    ``{'base': {...}, variant: {..., 'saves_ms', ...}}`` from :func:`benchmarks.
+    train_throughput.main`'s figures (``ms_per_step``, ``ms_per_step_pipelined``,
+    ``xla_flops``) or :func:`benchmarks.render_speed.main`'s (``seconds_per_view``)."""
     for v in variants:
-        if v not in PATCHES:
-            raise ValueError(f"unknown variant {v!r}; choose from {sorted(PATCHES)}")
+        if v not in PATCHES or (v in RENDER_VARIANTS) != render:
+            choices = RENDER_VARIANTS if render else VARIANTS
+            raise ValueError(f"unknown variant {v!r}; choose from {sorted(choices)}")
+    keys = (("seconds_per_view",) if render
+            else ("ms_per_step", "ms_per_step_pipelined", "xla_flops"))
+    bench = render_speed.main if render else train_throughput.main
     out = {}
     for name in ("base", *variants):
         with patched(None if name == "base" else name):
             jax.clear_caches()  # each variant traces its own step
-            r = train_throughput.main(list(throughput_args))
-        out[name] = {k: r[k] for k in ("ms_per_step", "ms_per_step_pipelined", "xla_flops")}
-        if name != "base":
+            r = bench(list(throughput_args))
+        out[name] = {k: r[k] for k in keys}
+        if name == "base":
+            continue
+        if render:
+            out[name]["saves_s"] = out["base"]["seconds_per_view"] - r["seconds_per_view"]
+        else:
             out[name]["saves_ms"] = out["base"]["ms_per_step"] - r["ms_per_step"]
             out[name]["saves_ms_as_loop_runs"] = (out["base"]["ms_per_step_pipelined"]
                                                   - r["ms_per_step_pipelined"])
@@ -109,19 +132,31 @@ def ceilings(throughput_args, variants=VARIANTS) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--render", action="store_true",
+                        help="time benchmarks.render_speed (its arguments follow) instead")
+    parser.add_argument("--variants", nargs="+", default=None,
+                        choices=VARIANTS + RENDER_VARIANTS)
     parser.add_argument("--out", default=None, help="a JSON file for the figures")
     args, rest = parser.parse_known_args(argv)
-    result = ceilings(rest, args.variants)
+    variants = args.variants or (RENDER_VARIANTS if args.render else VARIANTS)
+    result = ceilings(rest, variants, render=args.render)
     result["device"] = jax.devices()[0].device_kind
     result["args"] = rest
-    print("\nlever ceilings (ms per step: synced, as the loop runs; what a perfect lever saves)")
     base = result["base"]
-    print(f"  {'base':<20} {base['ms_per_step']:8.2f} {base['ms_per_step_pipelined']:8.2f}")
-    for v in args.variants:
-        r = result[v]
-        print(f"  {v:<20} {r['ms_per_step']:8.2f} {r['ms_per_step_pipelined']:8.2f}   saves "
-              f"{r['saves_ms']:.2f} / {r['saves_ms_as_loop_runs']:.2f}")
+    if args.render:
+        print("\nrender ceilings (seconds per view; what a perfect lever saves)")
+        print(f"  {'base':<20} {base['seconds_per_view']:8.3f}")
+        for v in variants:
+            print(f"  {v:<20} {result[v]['seconds_per_view']:8.3f}   saves "
+                  f"{result[v]['saves_s']:.3f}")
+    else:
+        print("\nlever ceilings (ms per step: synced, as the loop runs; what a perfect lever "
+              "saves)")
+        print(f"  {'base':<20} {base['ms_per_step']:8.2f} {base['ms_per_step_pipelined']:8.2f}")
+        for v in variants:
+            r = result[v]
+            print(f"  {v:<20} {r['ms_per_step']:8.2f} {r['ms_per_step_pipelined']:8.2f}   "
+                  f"saves {r['saves_ms']:.2f} / {r['saves_ms_as_loop_runs']:.2f}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=1))

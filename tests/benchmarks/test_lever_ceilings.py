@@ -43,3 +43,31 @@ def test_patched_restores_the_modules_after_an_error():
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="unknown variant"):
         lever_ceilings.ceilings(TINY, ["no_such_part"])
+
+
+def test_render_ceiling_takes_the_mlp_out(monkeypatch, tmp_path):
+    """``--render``: render_speed as it is and with the MLP replaced; the stand-in is what
+    the model calls (traced at least once) while that variant renders."""
+    calls = []
+
+    def counting(mlp, x, condition=None, **kwargs):
+        calls.append(x.shape)
+        return lever_ceilings._sliced_mlp(mlp, x, condition)
+
+    monkeypatch.setitem(lever_ceilings.PATCHES, "render_no_mlp",
+                        [(fast_jax, "mlp_forward", counting)])
+    original = fast_jax.mlp_forward
+    result = lever_ceilings.main(["--render", "--width", "16", "--height", "16",
+                                  "--num_samples", "8", "--net_width", "32", "--net_depth", "3",
+                                  "--repeats", "1", "--set", "mlp_impl=fast",
+                                  "--set", "skip_layer=2", "--set", "chunk=256",
+                                  "--out", str(tmp_path / "r.json")])
+    assert calls, "the render variant never called the stand-in"
+    assert fast_jax.mlp_forward is original
+    r = result["render_no_mlp"]
+    assert np.isfinite([result["base"]["seconds_per_view"], r["seconds_per_view"], r["saves_s"]]).all()
+
+
+def test_render_variants_are_not_step_variants():
+    with pytest.raises(ValueError, match="unknown variant"):
+        lever_ceilings.ceilings(TINY, ["render_no_mlp"])
