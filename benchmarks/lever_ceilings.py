@@ -17,7 +17,8 @@ train_kernels` while its step is traced, and restores them):
   output (``raw_rgb = h[..., :3]``, ``raw_density = h[..., 3:4]``), so their forward and
   backward pass go; the trunk's backward still runs, on that gradient.
 * ``no_weight_grads``: the weight gradients of the trunk (``xp^T dz``, ``h^T dz``) and of
-  the fast path's dense layers are zeros.
+  the fast path's dense layers are zeros (the bias gradients of the trunk layers that read
+  the input come out of the ``xp^T dz`` GEMM, through its column of ones, and go with it).
 
 With ``--render`` it times :mod:`benchmarks.render_speed` instead (its arguments follow),
 as it is and with ``render_no_mlp``: the whole MLP (the fused kernel, or the fast path)
