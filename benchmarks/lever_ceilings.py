@@ -63,18 +63,20 @@ def _zero_t_dot(a, b):
     return jnp.zeros((a.shape[-1], b.shape[-1]), jnp.float32)
 
 
+_MATMUL_GRADS = fast_jax._matmul_grads
+
+
 def _no_weight_matmul_grads(x, kernel, g):
-    dx = (g @ kernel.astype(g.dtype).T).astype(x.dtype)
-    return dx, jnp.zeros(kernel.shape, kernel.dtype)
-
-
-def _sliced_heads(mlp, parts, condition=None):
-    h = parts[0]
-    return h[..., :3].astype(jnp.float32), h[..., 3:4].astype(jnp.float32)
+    """The input gradient as before; the kernel's is zeros (its GEMM is then dead code)."""
+    return _MATMUL_GRADS(x, kernel, g)[0], jnp.zeros(kernel.shape, kernel.dtype)
 
 
 def _sliced_mlp(mlp, x, condition=None, **kwargs):
     return x[..., :3].astype(jnp.float32), x[..., 3:4].astype(jnp.float32)
+
+
+def _sliced_heads(mlp, parts, condition=None):
+    return _sliced_mlp(mlp, parts[0])
 
 
 PATCHES = {
@@ -93,7 +95,7 @@ def patched(variant: str | None):
     """The modules patched for ``variant`` (None: as they are) while the block runs."""
     saved = []
     try:
-        for module, name, stand_in in PATCHES.get(variant, []) if variant else []:
+        for module, name, stand_in in PATCHES.get(variant, []):
             saved.append((module, name, getattr(module, name)))
             setattr(module, name, stand_in)
         yield

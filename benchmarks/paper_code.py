@@ -32,6 +32,7 @@ import functools
 import gc
 import importlib
 import importlib.util
+import itertools
 import sys
 import time
 import types
@@ -46,7 +47,8 @@ import numpy as np
 import optax
 
 __all__ = ["FlaxOptimAdam", "load", "paper_config", "paper_model", "init_variables",
-           "to_our_params", "from_our_params", "our_batches", "train", "train_pstep", "time_train_step", "time_render"]
+           "to_our_params", "from_our_params", "our_batches", "train", "train_pstep",
+           "time_train_step", "time_render"]
 
 _ACTIVATIONS = {"relu": nn.relu, "softplus": nn.softplus, "sigmoid": nn.sigmoid}
 # Our Config fields of the paper's MipNerfModel and MLP (the rest are the paper's Config's).
@@ -181,48 +183,43 @@ def to_our_params(variables, config) -> dict:
     head last; ours names the same layers. Both store kernels ``[in, out]``.
     """
     dense = variables["params"]["MLP_0"]
-    n = len(dense)
+    mlp = {}
+    for i, path in _our_paths(config, len(dense)):
+        layer = {k: np.asarray(dense[f"Dense_{i}"][k], np.float32) for k in ("kernel", "bias")}
+        node = mlp
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = layer
+    return {"mlp": mlp}
+
+
+def _our_paths(config, n):
+    """``(i, path)``: the paper's ``Dense_i`` (``n`` layers, in call order) and where our
+    ``mlp`` tree holds the same layer."""
     expected = config.net_depth + 2 + (1 + config.net_depth_condition if config.use_viewdirs else 0)
     if n != expected:
         raise ValueError(f"the paper's MLP has {n} layers, our config describes {expected}.")
-
-    def layer(i):
-        return {k: np.asarray(dense[f"Dense_{i}"][k], np.float32) for k in ("kernel", "bias")}
-
     d = config.net_depth
-    mlp = {"layers": {i: layer(i) for i in range(d)}, "density_layer": layer(d)}
+    paths = [(i, ("layers", i)) for i in range(d)] + [(d, ("density_layer",))]
     if config.use_viewdirs:
-        mlp["bottleneck_layer"] = layer(d + 1)
-        mlp["condition_layers"] = {i: layer(d + 2 + i) for i in range(config.net_depth_condition)}
-    mlp["rgb_layer"] = layer(n - 1)
-    return {"mlp": mlp}
+        paths += [(d + 1, ("bottleneck_layer",))]
+        paths += [(d + 2 + i, ("condition_layers", i)) for i in range(config.net_depth_condition)]
+    return paths + [(n - 1, ("rgb_layer",))]
 
 
 def from_our_params(params, variables, config):
     """Our parameter tree ``params`` as the paper's ``variables`` (the inverse of
     :func:`to_our_params`; ``variables`` gives the tree and is checked leaf by leaf for shape)."""
-    layout = to_our_params(variables, config)["mlp"]
-    ours = params["mlp"]
-    dense = {}
-
-    def put(i, ours_layer, theirs_layer):
+    dense = variables["params"]["MLP_0"]
+    out = {}
+    for i, path in _our_paths(config, len(dense)):
+        layer = functools.reduce(lambda node, key: node[key], path, params["mlp"])
         for k in ("kernel", "bias"):
-            if np.shape(ours_layer[k]) != np.shape(theirs_layer[k]):
-                raise ValueError(f"Dense_{i}.{k}: ours is {np.shape(ours_layer[k])}, the "
-                                 f"paper's {np.shape(theirs_layer[k])}.")
-        dense[f"Dense_{i}"] = {k: jnp.asarray(ours_layer[k], jnp.float32)
-                               for k in ("kernel", "bias")}
-
-    d = config.net_depth
-    for i in range(d):
-        put(i, ours["layers"][i], layout["layers"][i])
-    put(d, ours["density_layer"], layout["density_layer"])
-    if config.use_viewdirs:
-        put(d + 1, ours["bottleneck_layer"], layout["bottleneck_layer"])
-        for i in range(config.net_depth_condition):
-            put(d + 2 + i, ours["condition_layers"][i], layout["condition_layers"][i])
-    put(len(variables["params"]["MLP_0"]) - 1, ours["rgb_layer"], layout["rgb_layer"])
-    return {"params": {"MLP_0": dense}}
+            if np.shape(layer[k]) != np.shape(dense[f"Dense_{i}"][k]):
+                raise ValueError(f"Dense_{i}.{k}: ours is {np.shape(layer[k])}, the paper's "
+                                 f"{np.shape(dense[f'Dense_{i}'][k])}.")
+        out[f"Dense_{i}"] = {k: jnp.asarray(layer[k], jnp.float32) for k in ("kernel", "bias")}
+    return {"params": {"MLP_0": out}}
 
 
 def our_batches(paper, config, data_dir: str):
@@ -287,8 +284,8 @@ def train(paper, config, data_dir: str, *, log_every: int = 100,
 
         dataset = our_batches(paper, config, data_dir)
         first = next(dataset)
-        example = paper.utils.namedtuple_map(np.asarray, first["rays"])
-        dataset = _chain_first(first, dataset)
+        example = first["rays"]
+        dataset = itertools.chain([first], dataset)
     else:
         dataset = paper.datasets.get_dataset("train", data_dir, pconfig)
         while dataset.queue.empty():  # its peek() reads the queue's head without waiting (its
@@ -344,11 +341,6 @@ def train(paper, config, data_dir: str, *, log_every: int = 100,
     steps = log[-1]["step"]
     return {"log": log, "compile_seconds": compile_s, "train_seconds": log[-1]["seconds"],
             "ms_per_step": 1e3 * train_s / max(steps - _WARMUP, 1)}
-
-
-def _chain_first(first, rest):
-    yield first
-    yield from rest
 
 
 def time_train_step(paper, config, batch, steps: int = 20) -> dict:
