@@ -19,6 +19,16 @@ train_kernels` while its step is traced, and restores them):
 * ``no_weight_grads``: the weight gradients of the trunk (``xp^T dz``, ``h^T dz``) and of
   the fast path's dense layers are zeros (the bias gradients of the trunk layers that read
   the input come out of the ``xp^T dz`` GEMM, through its column of ones, and go with it).
+* ``all_three``: the three above at once. What is left is the training kernels and the
+  rest of the step (sampling, rendering, loss, Adam): the floor of every lever named here
+  together, and whether their savings add up.
+
+With the step's ceilings it prints the HBM traffic of the trunk's saved activations and
+their gradients (:func:`trunk_traffic_bytes`, a count: each array read or written once
+where it must be) and the time it takes at the card's copy bandwidth, measured in the same
+call (:func:`hbm_bandwidth`): a floor that no lever leaving that structure (activations
+saved by the forward kernel, ``dz`` written by the backward kernel, weight and bias
+gradients in XLA) goes below.
 
 With ``--render`` it times :mod:`benchmarks.render_speed` instead (its arguments follow),
 as it is and with ``render_no_mlp``: the whole MLP (the fused kernel, or the fast path)
@@ -51,7 +61,7 @@ from mipnerf_lib.kernels import fast_jax
 from mipnerf_lib.kernels import forward_kernel
 from mipnerf_lib.kernels import train_kernels
 
-VARIANTS = ("no_bias_reductions", "no_heads", "no_weight_grads")
+VARIANTS = ("no_bias_reductions", "no_heads", "no_weight_grads", "all_three")
 RENDER_VARIANTS = ("render_no_mlp",)
 
 
@@ -88,6 +98,7 @@ PATCHES = {
     "render_no_mlp": [(forward_kernel, "fused_mlp_forward", _sliced_mlp),
                       (fast_jax, "mlp_forward", _sliced_mlp)],
 }
+PATCHES["all_three"] = [p for v in VARIANTS[:3] for p in PATCHES[v]]
 
 
 @contextlib.contextmanager
@@ -102,6 +113,48 @@ def patched(variant: str | None):
     finally:
         for module, name, original in reversed(saved):
             setattr(module, name, original)
+
+
+def trunk_traffic_bytes(config) -> dict:
+    """Bytes per train step that the trunk's activations and their gradients move through
+    HBM with the training kernels (``mlp_impl='fused_train'``), counting each array once per
+    kernel or GEMM that must read or write it (a lower bound: the heads, the rest of the step
+    and any re-read inside a GEMM are left out). Per level, with ``N`` = batch x samples rows,
+    ``L`` = net_depth layers of ``W`` = net_width, bfloat16, the input padded to
+    ``INPUT_PAD`` columns and ``S`` layers reading it again after a skip:
+
+    * ``forward``: the kernel reads the padded input and writes the ``L`` activations;
+    * ``backward``: the kernel reads the gradient of the last activation and the ``L``
+      activations (the ReLU masks) and writes the ``L`` gradients ``dz``;
+    * ``weight_grads``: each weight-gradient GEMM reads its layer's input (an activation,
+      or the padded input for layer 0 and each layer after a skip) and its ``dz``;
+    * ``bias``: the ``1^T dz`` reductions read ``dz`` of the ``L - 1 - S`` layers whose bias
+      gradient is not a row of an input GEMM.
+
+    Returns those four and ``total`` in bytes."""
+    n = config.batch_size * config.num_samples
+    act, xp = n * config.net_width * 2, n * forward_kernel.INPUT_PAD * 2
+    depth = config.net_depth
+    skips = sum(forward_kernel.after_skip(i, config.skip_layer) for i in range(depth))
+    per_level = {
+        "forward": xp + depth * act,
+        "backward": act + 2 * depth * act,
+        "weight_grads": (depth - 1) * 2 * act + (1 + skips) * (xp + act),
+        "bias": (depth - 1 - skips) * act,
+    }
+    out = {k: v * config.num_levels for k, v in per_level.items()}
+    out["total"] = sum(out.values())
+    return out
+
+
+def hbm_bandwidth(gib: float = 1.0, repeats: int = 20) -> float:
+    """Bytes per second of ``x + 1`` on a ``gib`` GiB bfloat16 array (read once, written
+    once: twice its size), the median of ``repeats`` calls on the default device."""
+    from benchmarks._bench import median_ms
+
+    x = jnp.zeros((int(gib * 2**30) // 2,), jnp.bfloat16)
+    ms = median_ms(jax.jit(lambda a: a + 1), (x,), repeats)
+    return 2 * x.nbytes / (ms * 1e-3)
 
 
 def ceilings(throughput_args, variants=VARIANTS, render=False) -> dict:
@@ -140,9 +193,14 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", default=None,
                         choices=VARIANTS + RENDER_VARIANTS)
     parser.add_argument("--out", default=None, help="a JSON file for the figures")
+    parser.add_argument("--bandwidth_gib", type=float, default=1.0,
+                        help="size of the array that measures the copy bandwidth")
     args, rest = parser.parse_known_args(argv)
     variants = args.variants or (RENDER_VARIANTS if args.render else VARIANTS)
     result = ceilings(rest, variants, render=args.render)
+    if not args.render:
+        result["trunk_traffic_bytes"] = trunk_traffic_bytes(train_throughput.config_from(rest))
+        result["hbm_bytes_per_s"] = hbm_bandwidth(args.bandwidth_gib)
     result["device"] = jax.devices()[0].device_kind
     result["args"] = rest
     base = result["base"]
@@ -160,6 +218,10 @@ def main(argv=None):
             r = result[v]
             print(f"  {v:<20} {r['ms_per_step']:8.2f} {r['ms_per_step_pipelined']:8.2f}   "
                   f"saves {r['saves_ms']:.2f} / {r['saves_ms_as_loop_runs']:.2f}")
+        traffic, bw = result["trunk_traffic_bytes"], result["hbm_bytes_per_s"]
+        print(f"\ntrunk activation traffic per step (GB; ms at the measured {bw / 1e9:,.0f} GB/s)")
+        for k, v in traffic.items():
+            print(f"  {k:<20} {v / 1e9:8.2f} {v / bw * 1e3:8.2f}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=1))

@@ -110,7 +110,7 @@ def pipelined_step_s(compiled, state, batch, steps):
     return (time.perf_counter() - t) / steps
 
 
-def main(argv=None):
+def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch_size", type=int, default=4096)
     parser.add_argument("--num_samples", type=int, default=128)
@@ -121,12 +121,21 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps after compiling")
     add_config_args(parser)
     args = parser.parse_args(argv)
-    apply_precision(args.precision)
     config = dataclasses.replace(
         Config(), batch_size=args.batch_size, num_samples=args.num_samples,
         num_levels=args.num_levels, net_width=args.net_width, net_depth=args.net_depth,
     )
-    config = apply_overrides(config, args.overrides).validate()
+    return args, apply_overrides(config, args.overrides).validate()
+
+
+def config_from(argv) -> Config:
+    """The ``Config`` that :func:`main` would time for these arguments."""
+    return _parse(list(argv))[1]
+
+
+def main(argv=None):
+    args, config = _parse(argv)
+    apply_precision(args.precision)
     mesh = training.make_mesh()
     training.check_batch_size(config.batch_size, mesh.size)
 

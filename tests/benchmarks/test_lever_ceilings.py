@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import lever_ceilings
+from benchmarks import lever_ceilings, train_throughput
 from mipnerf_lib.kernels import fast_jax, train_kernels
 
 TINY = ["--batch_size", "64", "--num_samples", "8", "--net_width", "32", "--net_depth", "3",
@@ -18,7 +18,7 @@ def test_each_variant_removes_its_part_and_the_modules_are_restored(tmp_path):
     originals = {(m, n): getattr(m, n) for p in lever_ceilings.PATCHES.values()
                  for m, n, _ in p}
     out = tmp_path / "ceilings.json"
-    result = lever_ceilings.main([*TINY, "--out", str(out)])
+    result = lever_ceilings.main([*TINY, "--bandwidth_gib", "0.01", "--out", str(out)])
     assert json.loads(out.read_text())["base"] == result["base"]
     base = result["base"]["xla_flops"]
     for variant in lever_ceilings.VARIANTS:
@@ -26,8 +26,34 @@ def test_each_variant_removes_its_part_and_the_modules_are_restored(tmp_path):
         assert r["xla_flops"] < base, variant  # its part is gone from the compiled step
         assert np.isfinite([r["ms_per_step"], r["ms_per_step_pipelined"], r["saves_ms"]]).all()
         assert r["saves_ms"] == pytest.approx(result["base"]["ms_per_step"] - r["ms_per_step"])
+    parts = lever_ceilings.VARIANTS[:3]
+    assert result["all_three"]["xla_flops"] < min(result[v]["xla_flops"] for v in parts)
     for (module, name), fn in originals.items():
         assert getattr(module, name) is fn
+    assert result["hbm_bytes_per_s"] > 0
+    traffic = result["trunk_traffic_bytes"]
+    assert traffic == lever_ceilings.trunk_traffic_bytes(train_throughput.config_from(TINY))
+    assert json.loads(out.read_text())["trunk_traffic_bytes"] == traffic
+
+
+@pytest.mark.parametrize("depth, skips", [(8, 1), (4, 0), (9, 1), (10, 2)])
+def test_trunk_traffic_of_the_papers_step(depth, skips):
+    """The paper's step (4096 rays x 128 samples x 2 levels, width 256, skip 4): in units of
+    one activation ``u`` (``N x 256`` bfloat16) and the padded input ``u / 2``, per level the
+    forward kernel moves ``u/2 + L u``, the backward ``u + 2 L u``, the GEMMs ``2 u`` for
+    each of the ``L - 1 - S`` layers reading an activation only, ``2 u + 3 u / 2`` for each
+    layer after a skip and ``u + u/2`` for layer 0, the bias reductions ``(L - 1 - S) u``."""
+    config = train_throughput.config_from(["--net_depth", str(depth)])
+    u = 4096 * 128 * 256 * 2
+    t = lever_ceilings.trunk_traffic_bytes(config)
+    plain = depth - 1 - skips
+    assert t["forward"] == 2 * (u / 2 + depth * u)
+    assert t["backward"] == 2 * (u + 2 * depth * u)
+    assert t["weight_grads"] == 2 * (plain * 2 * u + skips * 3.5 * u + 1.5 * u)
+    assert t["bias"] == 2 * plain * u
+    assert t["total"] == sum(t[k] for k in ("forward", "backward", "weight_grads", "bias"))
+    if depth == 8:
+        assert t["total"] == 97 * u  # 26.0 GB: docs/RESULTS.md
 
 
 def test_patched_restores_the_modules_after_an_error():
