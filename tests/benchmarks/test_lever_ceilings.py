@@ -97,3 +97,14 @@ def test_render_ceiling_takes_the_mlp_out(monkeypatch, tmp_path):
 def test_render_variants_are_not_step_variants():
     with pytest.raises(ValueError, match="unknown variant"):
         lever_ceilings.ceilings(TINY, ["render_no_mlp"])
+
+
+def test_kernel_calls_counts_the_mosaic_gpu_custom_calls():
+    """What tells a variant that dropped a kernel (XLA removes a custom call nobody reads)."""
+    class Compiled:
+        def as_text(self):
+            return ('%a = custom-call(%x), custom_call_target="mosaic_gpu_v2"\n'
+                    '%b = custom-call(%a), custom_call_target="__cublas$gemm"\n'
+                    '%c = custom-call(%b), custom_call_target="mosaic_gpu_v2"\n')
+
+    assert train_throughput.kernel_calls(Compiled()) == 2
