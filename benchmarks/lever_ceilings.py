@@ -36,6 +36,9 @@ as it is and with ``render_no_mlp``: the whole MLP (the fused kernel, or the fas
 replaced by slices of its input, leaving the encoding, sampling, compositing and the chunk
 loop. What remains is a floor no faster MLP can go below.
 
+Both modes also print the card's dense bfloat16 GEMM rate (:func:`gemm_rate`), so that an
+MLP's FLOPs give, in the same call, the time no kernel of it beats by much.
+
 The variants compute wrong values: they are timings, never a way to train or render. They
 change what ``mlp_impl='fast'``, ``'fused'`` and ``'fused_train'`` run (``auto`` on one
 Hopper GPU is ``fused_train``); the ``reference`` path (``auto`` on a CPU) has nothing to
@@ -169,6 +172,18 @@ def hbm_bandwidth(gib: float = 1.0, repeats: int = 20) -> float:
     return x.nbytes / (ms * 1e-3)
 
 
+def gemm_rate(n: int = 8192, repeats: int = 20) -> float:
+    """FLOP per second of an ``[n, n] @ [n, n]`` bfloat16 GEMM (float32 accumulation) through
+    XLA, the median of ``repeats`` calls: the card's dense matmul rate as this JAX reaches
+    it, against which an MLP's FLOPs give a time no kernel beats by much."""
+    from benchmarks._bench import median_ms
+
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.bfloat16)
+    ms = median_ms(jax.jit(lambda x, y: jnp.dot(x, y, preferred_element_type=jnp.float32)),
+                   (a, a), repeats)
+    return 2 * n**3 / (ms * 1e-3)
+
+
 def ceilings(throughput_args, variants=VARIANTS, render=False) -> dict:
     """Time the step (or with ``render`` a view) as it is and with each variant; returns
     ``{'base': {...}, variant: {..., 'saves_ms', ...}}`` from :func:`benchmarks.
@@ -207,16 +222,21 @@ def main(argv=None):
                         choices=VARIANTS + RENDER_VARIANTS)
     parser.add_argument("--out", default=None, help="a JSON file for the figures")
     parser.add_argument("--bandwidth_gib", type=float, default=1.0,
-                        help="size of the array that measures the copy bandwidth")
+                        help="size of the array that measures the read bandwidth")
+    parser.add_argument("--gemm_n", type=int, default=8192,
+                        help="size of the square GEMM that measures the matmul rate")
     args, rest = parser.parse_known_args(argv)
     variants = args.variants or (RENDER_VARIANTS if args.render else VARIANTS)
     result = ceilings(rest, variants, render=args.render)
+    result["gemm_flop_per_s"] = gemm_rate(args.gemm_n)
     if not args.render:
         result["trunk_traffic_bytes"] = trunk_traffic_bytes(train_throughput.config_from(rest))
         result["hbm_bytes_per_s"] = hbm_bandwidth(args.bandwidth_gib)
     result["device"] = jax.devices()[0].device_kind
     result["args"] = rest
     base = result["base"]
+    print(f"\ndense bfloat16 GEMM {args.gemm_n}^3 through XLA: "
+          f"{result['gemm_flop_per_s'] / 1e12:,.1f} TFLOP/s")
     if args.render:
         print("\nrender ceilings (seconds per view; what a perfect lever saves)")
         print(f"  {'base':<20} {base['seconds_per_view']:8.3f}")

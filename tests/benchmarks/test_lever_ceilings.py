@@ -18,7 +18,7 @@ def test_each_variant_removes_its_part_and_the_modules_are_restored(tmp_path):
     originals = {(m, n): getattr(m, n) for p in lever_ceilings.PATCHES.values()
                  for m, n, _ in p}
     out = tmp_path / "ceilings.json"
-    result = lever_ceilings.main([*TINY, "--bandwidth_gib", "0.01", "--out", str(out)])
+    result = lever_ceilings.main([*TINY, "--bandwidth_gib", "0.01", "--gemm_n", "64", "--out", str(out)])
     assert json.loads(out.read_text())["base"] == result["base"]
     base = result["base"]["xla_flops"]
     for variant in lever_ceilings.VARIANTS:
@@ -30,7 +30,7 @@ def test_each_variant_removes_its_part_and_the_modules_are_restored(tmp_path):
     assert result["all_three"]["xla_flops"] < min(result[v]["xla_flops"] for v in parts)
     for (module, name), fn in originals.items():
         assert getattr(module, name) is fn
-    assert result["hbm_bytes_per_s"] > 0
+    assert result["hbm_bytes_per_s"] > 0 and result["gemm_flop_per_s"] > 0
     traffic = result["trunk_traffic_bytes"]
     assert traffic == lever_ceilings.trunk_traffic_bytes(train_throughput.config_from(TINY))
     assert json.loads(out.read_text())["trunk_traffic_bytes"] == traffic
@@ -86,7 +86,7 @@ def test_render_ceiling_takes_the_mlp_out(monkeypatch, tmp_path):
     result = lever_ceilings.main(["--render", "--width", "16", "--height", "16",
                                   "--num_samples", "8", "--net_width", "32", "--net_depth", "3",
                                   "--repeats", "1", "--set", "mlp_impl=fast",
-                                  "--set", "skip_layer=2", "--set", "chunk=256",
+                                  "--set", "skip_layer=2", "--set", "chunk=256", "--gemm_n", "64",
                                   "--out", str(tmp_path / "r.json")])
     assert calls, "the render variant never called the stand-in"
     assert fast_jax.mlp_forward is original
