@@ -159,16 +159,19 @@ def trunk_traffic_bytes(config) -> dict:
     return out
 
 
-def hbm_bandwidth(gib: float = 1.0, repeats: int = 20) -> float:
-    """Bytes per second read by a column sum (float32 accumulation) of a ``[rows, 256]``
-    bfloat16 array of ``gib`` GiB, the median of ``repeats`` calls on the default device:
-    the shape and the kind of op of the step's bias reductions, so about the best rate at
-    which XLA reads an activation. (An elementwise ``x + 1`` on bfloat16 measured 2.1 TB/s
-    on an H100, below what the step's own reductions reach.)"""
+def hbm_bandwidth(gib: float = 8.0, repeats: int = 20) -> float:
+    """Bytes per second read by ``1^T x`` (:func:`~mipnerf_lib.kernels.fast_jax.ones_dot`,
+    the step's own bias reduction) of a ``[rows, 256]`` bfloat16 array of ``gib`` GiB, the
+    median of ``repeats`` calls on the default device: the rate at which the step's XLA ops
+    read an activation, a little under it: each call is one launch and a wait, so the array
+    is large. On an H100 (2026-12-07) 1, 4 and 8 GiB gave 1.9-2.2, 2.6 and 2.7 TB/s, where
+    the step's profile shows the same op reading 256 MiB in 0.089 ms of kernel time,
+    3.0 TB/s; an elementwise ``x + 1`` and a ``jnp.sum`` over the rows of 1 GiB gave 2.1 and
+    1.7-2.2 TB/s."""
     from benchmarks._bench import median_ms
 
     x = jnp.zeros((int(gib * 2**30) // 512, 256), jnp.bfloat16)
-    ms = median_ms(jax.jit(lambda a: jnp.sum(a, axis=0, dtype=jnp.float32)), (x,), repeats)
+    ms = median_ms(jax.jit(fast_jax.ones_dot), (x,), repeats)
     return x.nbytes / (ms * 1e-3)
 
 
@@ -221,7 +224,7 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", default=None,
                         choices=VARIANTS + RENDER_VARIANTS)
     parser.add_argument("--out", default=None, help="a JSON file for the figures")
-    parser.add_argument("--bandwidth_gib", type=float, default=1.0,
+    parser.add_argument("--bandwidth_gib", type=float, default=8.0,
                         help="size of the array that measures the read bandwidth")
     parser.add_argument("--gemm_n", type=int, default=8192,
                         help="size of the square GEMM that measures the matmul rate")
