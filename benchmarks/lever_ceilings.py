@@ -20,9 +20,9 @@ train_kernels` while its step is traced, and restores them):
   the fast path's dense layers are zeros (the bias gradients of the trunk layers that read
   the input come out of the ``xp^T dz`` GEMM, through its column of ones, and go with it).
 * ``all_three``: the three above at once (the bias reductions replaced by one row of ``dz``,
-  which keeps the backward kernel alive; see :func:`_first_row`). What is left is the training kernels and the
-  rest of the step (sampling, rendering, loss, Adam): the floor of every lever named here
-  together, and whether their savings add up.
+  which keeps the backward kernel alive: :func:`_first_row`). What is left is the training
+  kernels and the rest of the step (sampling, rendering, loss, Adam): the floor of every
+  lever named here together, and whether their savings add up.
 
 With the step's ceilings it prints the HBM traffic of the trunk's saved activations and
 their gradients (:func:`trunk_traffic_bytes`, a count: each array read or written once
@@ -109,7 +109,8 @@ PATCHES = {
     "render_no_mlp": [(forward_kernel, "fused_mlp_forward", _sliced_mlp),
                       (fast_jax, "mlp_forward", _sliced_mlp)],
 }
-PATCHES["all_three"] = [(fast_jax, "ones_dot", _first_row), (train_kernels, "ones_dot", _first_row),
+PATCHES["all_three"] = [(fast_jax, "ones_dot", _first_row),
+                        (train_kernels, "ones_dot", _first_row),
                         *PATCHES["no_heads"], *PATCHES["no_weight_grads"]]
 
 
@@ -162,12 +163,12 @@ def trunk_traffic_bytes(config) -> dict:
 def hbm_bandwidth(gib: float = 8.0, repeats: int = 20) -> float:
     """Bytes per second read by ``1^T x`` (:func:`~mipnerf_lib.kernels.fast_jax.ones_dot`,
     the step's own bias reduction) of a ``[rows, 256]`` bfloat16 array of ``gib`` GiB, the
-    median of ``repeats`` calls on the default device: the rate at which the step's XLA ops
-    read an activation, a little under it: each call is one launch and a wait, so the array
-    is large. On an H100 (2026-12-07) 1, 4 and 8 GiB gave 1.9-2.2, 2.6 and 2.7 TB/s, where
-    the step's profile shows the same op reading 256 MiB in 0.089 ms of kernel time,
-    3.0 TB/s; an elementwise ``x + 1`` and a ``jnp.sum`` over the rows of 1 GiB gave 2.1 and
-    1.7-2.2 TB/s."""
+    median of ``repeats`` calls on the default device: about the rate at which the step's XLA
+    ops read an activation, a little under it, since each call pays one launch and a wait
+    (hence the large array). On an H100 (2026-12-07) 1, 4 and 8 GiB gave 1.9-2.2, 2.6 and
+    2.7 TB/s, where the step's profile shows the same op reading 256 MiB in 0.089 ms of
+    kernel time, 3.0 TB/s; an elementwise ``x + 1`` and a ``jnp.sum`` over the rows of 1 GiB
+    gave 2.1 and 1.7-2.2 TB/s."""
     from benchmarks._bench import median_ms
 
     x = jnp.zeros((int(gib * 2**30) // 512, 256), jnp.bfloat16)
@@ -260,7 +261,8 @@ def main(argv=None):
                 print(f"  ! {v} lost a kernel that nothing read any more: its saving counts "
                       "that kernel too")
         traffic, bw = result["trunk_traffic_bytes"], result["hbm_bytes_per_s"]
-        print(f"\ntrunk activation traffic per step (GB; ms at the measured read rate of {bw / 1e9:,.0f} GB/s)")
+        print(f"\ntrunk activation traffic per step (GB; ms at the measured read rate of "
+              f"{bw / 1e9:,.0f} GB/s)")
         for k, v in traffic.items():
             print(f"  {k:<20} {v / 1e9:8.2f} {v / bw * 1e3:8.2f}")
     if args.out:

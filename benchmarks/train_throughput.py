@@ -192,8 +192,8 @@ def main(argv=None):
     print_summary("train_throughput", rows)
     return {"ms_per_step": step_s * 1e3, "rays_per_sec": config.batch_size / step_s,
             "ms_per_step_pipelined": loop_s * 1e3,
-            "rays_per_sec_pipelined": config.batch_size / loop_s, "compile_s": compile_s, "xla_flops": xla_flops, "hand_flops": hand_step,
-            "kernel_calls": kernels}
+            "rays_per_sec_pipelined": config.batch_size / loop_s, "compile_s": compile_s,
+            "xla_flops": xla_flops, "hand_flops": hand_step, "kernel_calls": kernels}
 
 
 if __name__ == "__main__":

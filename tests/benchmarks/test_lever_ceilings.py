@@ -18,7 +18,8 @@ def test_each_variant_removes_its_part_and_the_modules_are_restored(tmp_path):
     originals = {(m, n): getattr(m, n) for p in lever_ceilings.PATCHES.values()
                  for m, n, _ in p}
     out = tmp_path / "ceilings.json"
-    result = lever_ceilings.main([*TINY, "--bandwidth_gib", "0.01", "--gemm_n", "64", "--out", str(out)])
+    result = lever_ceilings.main([*TINY, "--bandwidth_gib", "0.01", "--gemm_n", "64",
+                                  "--out", str(out)])
     assert json.loads(out.read_text())["base"] == result["base"]
     base = result["base"]["xla_flops"]
     for variant in lever_ceilings.VARIANTS:
@@ -91,7 +92,8 @@ def test_render_ceiling_takes_the_mlp_out(monkeypatch, tmp_path):
     assert calls, "the render variant never called the stand-in"
     assert fast_jax.mlp_forward is original
     r = result["render_no_mlp"]
-    assert np.isfinite([result["base"]["seconds_per_view"], r["seconds_per_view"], r["saves_s"]]).all()
+    assert np.isfinite([result["base"]["seconds_per_view"], r["seconds_per_view"],
+                        r["saves_s"]]).all()
 
 
 def test_render_variants_are_not_step_variants():
