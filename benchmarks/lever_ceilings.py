@@ -47,7 +47,8 @@ patch, so on a CPU pass ``--set mlp_impl=fast``.
     python -m benchmarks.lever_ceilings --set compute_dtype=bfloat16 --out ceilings.json
     python -m benchmarks.lever_ceilings --render --set compute_dtype=bfloat16
     python -m benchmarks.lever_ceilings --batch_size 256 --num_samples 16 --net_width 64 \\
-        --net_depth 4 --steps 3 --warmup 1 --set mlp_impl=fast   # CPU smoke test
+        --net_depth 4 --steps 3 --warmup 1 --set mlp_impl=fast \\
+        --bandwidth_gib 0.01 --gemm_n 256                        # CPU smoke test
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import render_speed, train_throughput
+from benchmarks._bench import median_ms
 from mipnerf_lib.kernels import fast_jax
 from mipnerf_lib.kernels import forward_kernel
 from mipnerf_lib.kernels import train_kernels
@@ -169,8 +171,6 @@ def hbm_bandwidth(gib: float = 8.0, repeats: int = 20) -> float:
     2.7 TB/s, where the step's profile shows the same op reading 256 MiB in 0.089 ms of
     kernel time, 3.0 TB/s; an elementwise ``x + 1`` and a ``jnp.sum`` over the rows of 1 GiB
     gave 2.1 and 1.7-2.2 TB/s."""
-    from benchmarks._bench import median_ms
-
     x = jnp.zeros((int(gib * 2**30) // 512, 256), jnp.bfloat16)
     ms = median_ms(jax.jit(fast_jax.ones_dot), (x,), repeats)
     return x.nbytes / (ms * 1e-3)
@@ -180,8 +180,6 @@ def gemm_rate(n: int = 8192, repeats: int = 20) -> float:
     """FLOP per second of an ``[n, n] @ [n, n]`` bfloat16 GEMM (float32 accumulation) through
     XLA, the median of ``repeats`` calls: the card's dense matmul rate as this JAX reaches
     it, against which an MLP's FLOPs give a time no kernel beats by much."""
-    from benchmarks._bench import median_ms
-
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.bfloat16)
     ms = median_ms(jax.jit(lambda x, y: jnp.dot(x, y, preferred_element_type=jnp.float32)),
                    (a, a), repeats)
